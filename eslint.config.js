@@ -1,0 +1,21 @@
+import js from "@eslint/js";
+import tseslint from "typescript-eslint";
+
+export default tseslint.config(
+  { ignores: ["dist/**", "node_modules/**", "coverage/**"] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      "no-restricted-syntax": [
+        "error",
+        {
+          selector: "CallExpression[callee.object.name='process'][callee.property.name='exit']",
+          message: "Only src/cli/main.ts may call process.exit (thin CLI: commands return exit codes).",
+        },
+      ],
+    },
+  },
+  { files: ["src/cli/main.ts", "test/**", "bench/**"], rules: { "no-restricted-syntax": "off" } },
+);

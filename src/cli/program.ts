@@ -1,0 +1,66 @@
+import { cac } from "cac";
+import { LocError } from "../errors.js";
+import { historyCommand, type HistoryFlags } from "./commands/history.js";
+import type { CliIO } from "./io.js";
+import { VERSION } from "../version.js";
+
+/** Exit codes: 0 ok, 1 a LocError (the user can fix it), 2 bad usage, 70 a bug. */
+export const EXIT = { ok: 0, error: 1, usage: 2, bug: 70 } as const;
+
+/**
+ * Parses argv and runs one command. Returns the exit code; never exits the process itself, so
+ * tests drive it in-process and only main.ts decides when the process ends.
+ */
+export async function runCli(argv: readonly string[], io: CliIO): Promise<number> {
+  const cli = cac("loc");
+  let result: Promise<number> | undefined;
+  cli.option("--state-dir <dir>", "Where loc keeps its database and socket (default: $LOC_STATE_DIR, $XDG_STATE_HOME/loc, ~/.local/state/loc)");
+
+  cli
+    .command("history", "Show the audit log of every event loc recorded")
+    .option("--stream <id>", "Only this stream, e.g. daemon, tunnel:ns/svc, expose:<id>")
+    .option("--service <ns/svc>", "Only events about this service, from any stream")
+    .option("--type <type>", "Only this event type or family (tunnel.*); repeatable", { type: [String] })
+    .option("--since <when>", "From this time: a duration ago (2h, 30m) or an ISO time")
+    .option("--until <when>", "Before this time: a duration ago or an ISO time")
+    .option("--limit <n>", "Only the newest N events (printed oldest first)")
+    .option("-f, --follow", "Keep printing new events as they are recorded (Ctrl-C to stop)")
+    .option("--json", "Print NDJSON, one event per line")
+    .example("loc history --service default/web --since 2h")
+    .action((flags: HistoryFlags) => {
+      result = historyCommand(flags, io);
+    });
+
+  cli.help();
+  cli.version(VERSION);
+  try {
+    cli.parse(["node", "loc", ...argv], { run: false });
+    if (!cli.matchedCommand) {
+      if (cli.options.help || cli.options.version) return EXIT.ok;
+      const name = cli.args[0];
+      if (name !== undefined) {
+        throw new LocError(`unknown command "${name}"`, "run loc --help to see the commands", "USAGE");
+      }
+      cli.outputHelp();
+      return EXIT.ok;
+    }
+    await cli.runMatchedCommand();
+    return await (result ?? Promise.resolve(EXIT.ok));
+  } catch (error) {
+    return report(error, io);
+  }
+}
+
+function report(error: unknown, io: CliIO): number {
+  if (error instanceof LocError) {
+    io.stderr(error.toLine() + "\n");
+    return error.code === "USAGE" ? EXIT.usage : EXIT.error;
+  }
+  if (error instanceof Error && error.name === "CACError") {
+    io.stderr(`loc: ${error.message} (hint: see loc --help)\n`);
+    return EXIT.usage;
+  }
+  const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
+  io.stderr(`loc: internal error, please report it: ${detail}\n`);
+  return EXIT.bug;
+}

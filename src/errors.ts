@@ -1,0 +1,19 @@
+/**
+ * An error meant for the person at the terminal: one line saying what is wrong and a hint saying
+ * what to do. Anything else that escapes a command is a bug and is reported as such.
+ */
+export class LocError extends Error {
+  constructor(
+    message: string,
+    readonly hint: string,
+    readonly code: string = "LOC_ERROR",
+  ) {
+    super(message);
+    this.name = "LocError";
+  }
+
+  /** The single line printed for this error. */
+  toLine(): string {
+    return `loc: ${this.message} (hint: ${this.hint})`;
+  }
+}
