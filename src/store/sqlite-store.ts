@@ -13,6 +13,7 @@ import {
 } from "./event-store.js";
 import { LATEST_SCHEMA, migrate, schemaVersion } from "./migrations.js";
 import { translateSqliteError } from "./sqlite-errors.js";
+import { headerSchemaVersion, schemaTooNew } from "./sqlite-header.js";
 
 export interface SqliteStoreOptions {
   path: string;
@@ -24,6 +25,12 @@ export interface SqliteStoreOptions {
 }
 
 export const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
+
+/** `$LOC_DB_BUSY_TIMEOUT_MS` overrides the default wait for another process's lock. */
+export function busyTimeoutFrom(env: NodeJS.ProcessEnv): number {
+  const value = Number(env.LOC_DB_BUSY_TIMEOUT_MS);
+  return Number.isInteger(value) && value >= 0 && env.LOC_DB_BUSY_TIMEOUT_MS !== "" ? value : DEFAULT_BUSY_TIMEOUT_MS;
+}
 
 /** The event store on a real SQLite file (WAL, so readers never block the daemon's appends). */
 export class SqliteEventStore implements EventStore {
@@ -62,7 +69,9 @@ export class SqliteEventStore implements EventStore {
   }
 
   private static openExisting(path: string, mode: "read" | "write", busy: number, now: () => number): SqliteEventStore {
-    // Inspect read-only first, so a foreign, locked or too-new file is refused without a single write.
+    const headerVersion = headerSchemaVersion(path);
+    if (headerVersion > LATEST_SCHEMA) throw schemaTooNew(path, headerVersion, LATEST_SCHEMA);
+    // Inspect read-only first, so a locked or too-new file is refused without a single write.
     const probe = new Database(path, { readonly: true, fileMustExist: true, timeout: busy });
     let version: number;
     try {
@@ -74,11 +83,7 @@ export class SqliteEventStore implements EventStore {
     }
     if (version > LATEST_SCHEMA) {
       probe.close();
-      throw new LocError(
-        `${path} has schema v${version}, newer than this loc understands (v${LATEST_SCHEMA})`,
-        "upgrade loc (npm install -g loc), or point --state-dir elsewhere",
-        "SCHEMA_TOO_NEW",
-      );
+      throw schemaTooNew(path, version, LATEST_SCHEMA);
     }
     if (mode === "read" && version === LATEST_SCHEMA) return new SqliteEventStore(probe, path, busy, now);
     probe.close();

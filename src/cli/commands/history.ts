@@ -3,8 +3,7 @@ import { LocError } from "../../errors.js";
 import { formatServiceRef, parseServiceRef } from "../../kube/service-ref.js";
 import type { EventFilter } from "../../store/event-store.js";
 import { EVENT_TYPES } from "../../store/events.js";
-import { SqliteEventStore } from "../../store/sqlite-store.js";
-import { databasePath, resolveStateDir } from "../../store/state-dir.js";
+import { openStateStore } from "../../store/open-store.js";
 import { formatTable, toJsonLine } from "../format-event.js";
 import type { CliIO } from "../io.js";
 import { parseTimeBound } from "../time-filter.js";
@@ -62,7 +61,7 @@ export function planHistoryFilter(flags: HistoryFlags, now: number): EventFilter
 
 export async function historyCommand(flags: HistoryFlags, io: CliIO): Promise<number> {
   const filter = planHistoryFilter(flags, Date.now());
-  const store = SqliteEventStore.open({ path: databasePath(resolveStateDir(flags.stateDir, io.env)), mode: "read" });
+  const store = openStateStore(flags.stateDir, "read", io.env);
   try {
     let headerShown = false;
     const print = (events: ReturnType<typeof store.read>) => {
