@@ -1,0 +1,96 @@
+import type { KubeConfig } from "@kubernetes/client-node";
+import { Duplex } from "node:stream";
+import WebSocket from "ws";
+import type { ForwardTransport, PodTarget } from "./transport.js";
+
+/** Port-forward's legacy WebSocket subprotocol: the API server proxies it to the kubelet unchanged. */
+export const PORT_FORWARD_PROTOCOL = "v4.channel.k8s.io";
+const DATA_CHANNEL = 0;
+const ERROR_CHANNEL = 1;
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/**
+ * One pod connection over one WebSocket. Writes resolve only once `ws` has handed the frame to the
+ * socket, and reads pause the WebSocket while the consumer is full: a slow reader on either side
+ * holds the other back instead of growing buffers.
+ */
+export class PortForwardStream extends Duplex {
+  // The server prefixes the first frame of each channel with the port (uint16 LE); strip it once.
+  private readonly portPrefixPending = [true, true];
+
+  constructor(private readonly ws: WebSocket) {
+    super({ allowHalfOpen: false });
+    ws.on("message", (data: Buffer, isBinary: boolean) => this.onFrame(isBinary ? data : Buffer.from(data)));
+    ws.on("close", () => this.push(null));
+    ws.on("error", (error) => this.destroy(error));
+  }
+
+  private onFrame(frame: Buffer): void {
+    const channel = frame[0];
+    if (channel !== DATA_CHANNEL && channel !== ERROR_CHANNEL) return;
+    let payload = frame.subarray(1);
+    if (this.portPrefixPending[channel]) {
+      this.portPrefixPending[channel] = false;
+      payload = payload.subarray(2);
+    }
+    if (payload.length === 0) return;
+    if (channel === ERROR_CHANNEL) {
+      this.destroy(new Error(`port-forward: ${payload.toString("utf8").trim()}`));
+    } else if (!this.push(payload)) {
+      this.ws.pause();
+    }
+  }
+
+  override _read(): void {
+    if (this.ws.isPaused) this.ws.resume();
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    if (this.ws.readyState !== WebSocket.OPEN) return callback(new Error("port-forward connection closed"));
+    this.ws.send(Buffer.concat([Buffer.of(DATA_CHANNEL), chunk]), { binary: true }, callback);
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    // v4 has no half-close: the local side finishing ends the pod connection too.
+    this.ws.close(1000);
+    callback();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    if (this.ws.readyState === WebSocket.CONNECTING || this.ws.readyState === WebSocket.OPEN) this.ws.terminate();
+    callback(error);
+  }
+}
+
+/** Port-forward through the API server over WebSocket, one WebSocket per connection. */
+export class KubePortForwardTransport implements ForwardTransport {
+  readonly kind = "forward";
+  readonly name = "port-forward";
+
+  constructor(private readonly config: KubeConfig) {}
+
+  async open(target: PodTarget, signal?: AbortSignal): Promise<Duplex> {
+    const cluster = this.config.getCurrentCluster();
+    if (!cluster) throw new Error("the kubeconfig has no current cluster");
+    const base = cluster.server.replace(/^http/, "ws").replace(/\/$/, "");
+    const path = `/api/v1/namespaces/${encodeURIComponent(target.namespace)}/pods/${encodeURIComponent(target.pod)}/portforward`;
+    const options: WebSocket.ClientOptions & Record<string, unknown> = { handshakeTimeout: HANDSHAKE_TIMEOUT_MS };
+    await this.config.applyToHTTPSOptions(options);
+    const ws = new WebSocket(`${base}${path}?ports=${target.port}`, [PORT_FORWARD_PROTOCOL], options);
+    await new Promise<void>((resolve, reject) => {
+      const abort = () => {
+        ws.terminate();
+        reject(new Error("port-forward aborted"));
+      };
+      signal?.addEventListener("abort", abort, { once: true });
+      ws.once("open", () => (signal?.removeEventListener("abort", abort), resolve()));
+      ws.once("unexpected-response", (_request, response) => {
+        signal?.removeEventListener("abort", abort);
+        reject(new Error(`port-forward to ${target.namespace}/${target.pod}:${target.port} refused: HTTP ${response.statusCode}`));
+        ws.terminate();
+      });
+      ws.once("error", (error) => (signal?.removeEventListener("abort", abort), reject(error)));
+    });
+    return new PortForwardStream(ws);
+  }
+}
