@@ -32,7 +32,8 @@ function start(cluster: MemoryCluster, clock = { now: 0 }) {
 
 const subscriptions: { unsubscribe(): void }[] = [];
 afterEach(() => subscriptions.splice(0).forEach((s) => s.unsubscribe()));
-const keys = (event: InformerEvent<KubeObject> | undefined) => ("objects" in (event ?? {}) ? [...(event as { objects: Map<string, unknown> }).objects.keys()].sort() : []);
+const keys = (event: InformerEvent<KubeObject> | undefined) =>
+  event && "objects" in event ? [...event.objects.keys()].sort() : [];
 
 describe("informer (list+watch as an Observable)", () => {
   it("lists, then streams upserts and deletes with the full snapshot", async () => {

@@ -1,0 +1,121 @@
+// A real OpenSSH sshd on a random 127.0.0.1 port, configured in a temp dir, as the current user:
+// stands in for the SSH server of a cluster-side gateway in tests of SSH remote forwarding.
+import { execFile, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { waitFor } from "./wait.js";
+
+const run = promisify(execFile);
+
+export const sshdBinary = process.env.LOC_SSHD ?? "/usr/sbin/sshd";
+
+export interface SshdOptions {
+  /** Contents of the authorized_keys file (OpenSSH public key lines). */
+  authorizedKeys: string;
+}
+
+export interface Sshd {
+  port: number;
+  /** The host key's public line ("ssh-ed25519 AAAA..."), to pin the server in clients. */
+  hostKeyPublic: string;
+  /** sshd's stderr so far (-e), for diagnostics. */
+  log(): string;
+  stop(): Promise<void>;
+}
+
+export async function startSshd({ authorizedKeys }: SshdOptions): Promise<Sshd> {
+  if (!existsSync(sshdBinary)) {
+    throw new Error(
+      `sshd not found at ${sshdBinary}: install OpenSSH server (Debian/Ubuntu: apt-get install -y openssh-server) ` +
+        "or point LOC_SSHD at an sshd binary",
+    );
+  }
+  // sshd refuses to start without its privilege separation directory.
+  await mkdir("/run/sshd", { recursive: true, mode: 0o755 }).catch(() => undefined);
+
+  const dir = await mkdtemp(path.join(os.tmpdir(), "loc-sshd-"));
+  const hostKey = path.join(dir, "host_ed25519");
+  await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "loc-test-sshd", "-f", hostKey]);
+  const hostKeyPublic = (await readFile(`${hostKey}.pub`, "utf8")).trim();
+  const authorizedKeysFile = path.join(dir, "authorized_keys");
+  await writeFile(authorizedKeysFile, authorizedKeys.endsWith("\n") ? authorizedKeys : `${authorizedKeys}\n`, {
+    mode: 0o600,
+  });
+
+  const port = await freeLoopbackPort();
+  const config = path.join(dir, "sshd_config");
+  await writeFile(
+    config,
+    [
+      `ListenAddress 127.0.0.1:${port}`,
+      `HostKey ${hostKey}`,
+      `PidFile ${path.join(dir, "sshd.pid")}`,
+      `AuthorizedKeysFile ${authorizedKeysFile}`,
+      "PubkeyAuthentication yes",
+      "PasswordAuthentication no",
+      "KbdInteractiveAuthentication no",
+      "PermitRootLogin prohibit-password",
+      "AllowTcpForwarding yes",
+      // Remote forwards listen on loopback only, whatever address the client asks for.
+      "GatewayPorts no",
+      // The temp dir and key files are not laid out the way StrictModes insists on.
+      "StrictModes no",
+      "UsePAM no",
+      "PrintMotd no",
+      "LogLevel VERBOSE",
+      "",
+    ].join("\n"),
+  );
+
+  const child = spawn(sshdBinary, ["-D", "-e", "-f", config], { stdio: ["ignore", "ignore", "pipe"] });
+  let log = "";
+  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (log += chunk));
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+    await exited;
+    await rm(dir, { recursive: true, force: true });
+  };
+
+  try {
+    await waitFor(
+      `sshd listening on 127.0.0.1:${port}`,
+      async () => {
+        if (child.exitCode !== null) throw new Error(`sshd exited with ${child.exitCode}: ${log}`);
+        return (await canConnect(port)) || undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 50 },
+    );
+  } catch (error) {
+    await stop();
+    throw new Error(`${(error as Error).message}\nsshd log:\n${log}`, { cause: error });
+  }
+  return { port, hostKeyPublic, log: () => log, stop };
+}
+
+/** Asks the kernel for a free port; sshd needs a concrete port in its config. */
+async function freeLoopbackPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve());
+  });
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: "127.0.0.1", port });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
