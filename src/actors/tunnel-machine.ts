@@ -1,0 +1,139 @@
+import { assign, fromPromise, setup } from "xstate";
+import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from "../kube/backoff.js";
+
+/**
+ * One tunnel per Service: which ready pod it forwards to, and what it does when that pod goes away
+ * or cannot be reached. Pure: the probe (does the pod answer a port-forward?) and randomness are
+ * injected, timers run on XState's clock (simulated in tests). Listeners stay bound the whole time;
+ * this machine only decides where new connections go.
+ */
+export interface TunnelContext {
+  service: string;
+  /** Ready endpoint pods, sorted. */
+  endpoints: string[];
+  pod: string | undefined;
+  attempt: number;
+  retryInMs: number;
+  error: string | undefined;
+  backoff: BackoffPolicy;
+  random: () => number;
+}
+
+export type TunnelEvent =
+  | { type: "endpoints"; pods: string[] }
+  | { type: "stop"; reason: string };
+
+export interface TunnelInput {
+  service: string;
+  backoff?: BackoffPolicy;
+  random?: () => number;
+}
+
+/** Keep the current pod while it is ready; otherwise the first ready one after it (spreads retries). */
+function choosePod(endpoints: readonly string[], current: string | undefined, avoid: string | undefined): string | undefined {
+  if (current && current !== avoid && endpoints.includes(current)) return current;
+  if (endpoints.length === 0) return undefined;
+  const after = avoid ? endpoints.find((pod) => pod > avoid) : undefined;
+  const others = endpoints.filter((pod) => pod !== avoid);
+  return after ?? others[0] ?? endpoints[0];
+}
+
+export const tunnelMachine = setup({
+  types: {
+    context: {} as TunnelContext,
+    events: {} as TunnelEvent,
+    input: {} as TunnelInput,
+  },
+  actors: {
+    // Replaced in the daemon by a real port-forward handshake to the pod.
+    probe: fromPromise<void, { service: string; pod: string }>(async () => undefined),
+  },
+  // Guards on an `endpoints` event look at the event: they run before its actions update context.
+  guards: {
+    hasEndpoints: ({ context }) => context.endpoints.length > 0,
+    newEndpointsExist: ({ event }) => event.type === "endpoints" && event.pods.length > 0,
+    podStaysReady: ({ context, event }) =>
+      event.type === "endpoints" && context.pod !== undefined && event.pods.includes(context.pod),
+  },
+  actions: {
+    setEndpoints: assign({
+      endpoints: ({ event }) => (event.type === "endpoints" ? [...new Set(event.pods)].sort() : []),
+    }),
+    pickPod: assign({ pod: ({ context }) => choosePod(context.endpoints, context.pod, undefined) }),
+    pickAnotherPod: assign({ pod: ({ context }) => choosePod(context.endpoints, undefined, context.pod) }),
+    recordFailure: assign(({ context, event }) => ({
+      error: errorMessage((event as { error?: unknown }).error),
+      retryInMs: backoffDelay(context.attempt, context.backoff, context.random),
+      attempt: context.attempt + 1,
+    })),
+    resetAttempts: assign({ attempt: 0, error: undefined }),
+  },
+  delays: {
+    retryDelay: ({ context }) => context.retryInMs,
+    stableAfter: ({ context }) => context.backoff.resetAfterMs,
+  },
+}).createMachine({
+  id: "tunnel",
+  context: ({ input }) => ({
+    service: input.service,
+    endpoints: [],
+    pod: undefined,
+    attempt: 0,
+    retryInMs: 0,
+    error: undefined,
+    backoff: input.backoff ?? DEFAULT_BACKOFF,
+    random: input.random ?? Math.random,
+  }),
+  initial: "waitingForEndpoints",
+  on: {
+    stop: ".stopped",
+  },
+  states: {
+    waitingForEndpoints: {
+      always: { guard: "hasEndpoints", target: "connecting", actions: "pickPod" },
+      on: { endpoints: { actions: "setEndpoints", target: "waitingForEndpoints", reenter: true } },
+    },
+    connecting: {
+      invoke: {
+        src: "probe",
+        input: ({ context }) => ({ service: context.service, pod: context.pod ?? "" }),
+        onDone: "forwarding",
+        onError: { target: "backingOff", actions: "recordFailure" },
+      },
+      on: {
+        endpoints: [
+          // The pod being probed went away: start over with another, or wait.
+          { guard: "podStaysReady", actions: "setEndpoints" },
+          { actions: "setEndpoints", target: "waitingForEndpoints" },
+        ],
+      },
+    },
+    forwarding: {
+      after: { stableAfter: { actions: "resetAttempts" } },
+      on: {
+        endpoints: [
+          { guard: "podStaysReady", actions: "setEndpoints" },
+          { actions: ["setEndpoints", "pickPod"], target: "movingPod" },
+        ],
+      },
+    },
+    // Transient: the serving pod left; go to the next ready one at once (no backoff, nothing failed).
+    movingPod: {
+      always: [{ guard: "hasEndpoints", target: "connecting" }, { target: "waitingForEndpoints" }],
+    },
+    backingOff: {
+      after: { retryDelay: { target: "connecting", actions: "pickAnotherPod" } },
+      on: {
+        endpoints: [
+          { guard: "newEndpointsExist", actions: "setEndpoints" },
+          { actions: "setEndpoints", target: "waitingForEndpoints" },
+        ],
+      },
+    },
+    stopped: { type: "final" },
+  },
+});
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
