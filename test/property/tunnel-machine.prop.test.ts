@@ -51,7 +51,8 @@ describe("tunnel machine, model-based", () => {
           } else {
             // Only the newest probe matters; older ones belong to exited states and are ignored.
             const probe = pending.pop();
-            if (probe) (step.kind === "probeOk" ? probe.resolve() : probe.reject(new Error("pod refused")));
+            if (probe && step.kind === "probeOk") probe.resolve();
+            else if (probe) probe.reject(new Error("pod refused"));
           }
           await settle();
 
