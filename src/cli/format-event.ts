@@ -9,6 +9,8 @@ const SUMMARIES: Summarizers = {
     `${d.resource}: ${d.message}${d.retryInMs === undefined ? "" : `, retrying in ${d.retryInMs} ms`}`,
   "watch.relisted": (d) => `${d.resource}: ${d.reason}`,
   "hosts.written": (d) => `${d.names} names in ${d.path}`,
+  "address.assigned": (d) => `${d.service} gets ${d.ip}`,
+  "address.released": (d) => `${d.service} gives up ${d.ip}: ${d.reason}`,
   "tunnel.waitingForEndpoints": (d) => `${d.service}${d.reason ? `: ${d.reason}` : ""}`,
   "tunnel.connecting": (d) => `${d.service} → pod ${d.pod} on ${d.ip}`,
   "tunnel.forwarding": (d) => `${d.service} → pod ${d.pod} on ${d.ip} ${d.ports.join(", ")}`,

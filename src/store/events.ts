@@ -14,6 +14,8 @@ export interface EventPayloads {
   "watch.failed": { resource: string; message: string; retryInMs?: number };
   "watch.relisted": { resource: string; reason: string };
   "hosts.written": { path: string; names: number };
+  "address.assigned": { service: string; ip: string };
+  "address.released": { service: string; ip: string; reason: string };
   "tunnel.waitingForEndpoints": { service: string; reason?: string };
   "tunnel.connecting": { service: string; pod: string; ip: string };
   "tunnel.forwarding": { service: string; pod: string; ip: string; ports: string[] };
@@ -37,6 +39,8 @@ const SHAPES: { [T in EventType]: Record<keyof EventPayloads[T], FieldKind> } = 
   "watch.failed": { resource: "string", message: "string", retryInMs: "number?" },
   "watch.relisted": { resource: "string", reason: "string" },
   "hosts.written": { path: "string", names: "number" },
+  "address.assigned": { service: "string", ip: "string" },
+  "address.released": { service: "string", ip: "string", reason: "string" },
   "tunnel.waitingForEndpoints": { service: "string", reason: "string?" },
   "tunnel.connecting": { service: "string", pod: "string", ip: "string" },
   "tunnel.forwarding": { service: "string", pod: "string", ip: "string", ports: "array" },

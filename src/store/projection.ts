@@ -29,6 +29,8 @@ function phaseOf(event: StoredEvent & { known: true }, previous: string): string
     case "watch.failed":
     case "watch.relisted":
     case "hosts.written":
+    case "address.assigned":
+    case "address.released":
       return previous;
     default:
       return event.type.slice(event.type.indexOf(".") + 1);
