@@ -1,16 +1,16 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach } from "vitest";
+import { onTestFinished } from "vitest";
 
-/** A fresh temp dir per call, removed after the current test. */
+/** A fresh temp dir, removed when the current test finishes. Call it inside a test. */
 export function tempDir(prefix = "loc-test-"): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
 
-/** A temp dir for use inside fast-check runs, where afterEach is too late; remove it yourself. */
+/** A temp dir for use inside fast-check runs, where per-test cleanup is too late; remove it yourself. */
 export function scratchDir(prefix = "loc-prop-"): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }

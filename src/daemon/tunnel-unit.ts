@@ -1,0 +1,164 @@
+import type { Duplex } from "node:stream";
+import { createActor, fromPromise, type Actor } from "xstate";
+import { tunnelMachine } from "../actors/tunnel-machine.js";
+import type { BackoffPolicy } from "../kube/backoff.js";
+import type { ReadyEndpoint, TunnelPort } from "../kube/service-model.js";
+import type { NewEvent } from "../store/events.js";
+import type { ForwardTransport } from "../transports/transport.js";
+import { TunnelListener } from "../transports/tunnel-listener.js";
+
+/** One address with listeners: a ClusterIP Service, a headless Service's name, or one of its pods. */
+export interface UnitSpec {
+  /** `ns/svc`, or `ns/svc/pod` for a headless Service's per-pod unit. */
+  key: string;
+  namespace: string;
+  service: string;
+  ip: string;
+  ports: TunnelPort[];
+  names: string[];
+}
+
+/** A row of `loc list`. */
+export interface TunnelStatus {
+  key: string;
+  namespace: string;
+  name: string;
+  state: string;
+  reason: string;
+  pod: string;
+  ip: string;
+  ports: string[];
+  names: string[];
+  connections: number;
+  bytesIn: number;
+  bytesOut: number;
+  since: number;
+}
+
+const PROBE_TIMEOUT_MS = 10_000;
+
+export interface UnitDeps {
+  transport: ForwardTransport;
+  record: (stream: string, event: NewEvent) => void;
+  backoff?: BackoffPolicy;
+  now?: () => number;
+}
+
+/**
+ * A tunnel machine plus the listeners it steers. The machine decides which pod new connections go
+ * to; every state it enters is recorded in the `tunnel:<key>` stream. The listeners stay bound from
+ * start to stop, so the address never flaps while pods come and go.
+ */
+export class TunnelUnit {
+  private readonly actor: Actor<typeof tunnelMachine>;
+  private readonly listeners: TunnelListener[];
+  private endpoints: ReadyEndpoint[] = [];
+  private state = "waitingForEndpoints";
+  private since: number;
+  private readonly now: () => number;
+
+  constructor(
+    readonly spec: UnitSpec,
+    private readonly deps: UnitDeps,
+  ) {
+    this.now = deps.now ?? Date.now;
+    this.since = this.now();
+    const machine = tunnelMachine.provide({
+      actors: { probe: fromPromise<void, { service: string; pod: string }>(({ input, signal }) => this.probe(input.pod, signal)) },
+    });
+    this.actor = createActor(machine, { input: { service: spec.key, backoff: deps.backoff } });
+    this.listeners = spec.ports.map(
+      (port) => new TunnelListener(spec.ip, port.port, () => this.openToPod(port.name)),
+    );
+  }
+
+  async start(): Promise<void> {
+    await Promise.all(this.listeners.map((listener) => listener.listen()));
+    this.actor.subscribe((snapshot) => {
+      const state = String(snapshot.value);
+      if (state === this.state && state !== "connecting") return;
+      if (state === "connecting" && this.state === "connecting") return;
+      this.state = state;
+      this.since = this.now();
+      this.recordState(snapshot.context);
+    });
+    this.actor.start();
+    this.recordState(this.actor.getSnapshot().context);
+  }
+
+  setEndpoints(endpoints: ReadyEndpoint[]): void {
+    this.endpoints = endpoints;
+    this.actor.send({ type: "endpoints", pods: endpoints.map((e) => e.pod) });
+  }
+
+  async stop(reason: string): Promise<void> {
+    this.actor.send({ type: "stop", reason });
+    this.deps.record(this.stream, { type: "tunnel.stopped", data: { service: this.spec.key, reason } });
+    await Promise.all(this.listeners.map((listener) => listener.close()));
+  }
+
+  status(): TunnelStatus {
+    const context = this.actor.getSnapshot().context;
+    const endpoint = this.endpoints.find((e) => e.pod === context.pod);
+    const [namespace = "", name = ""] = this.spec.key.split("/");
+    return {
+      key: this.spec.key,
+      namespace,
+      name: this.spec.key.split("/").slice(1).join("/") || name,
+      state: this.state,
+      reason: this.reason(context.error),
+      pod: this.state === "waitingForEndpoints" ? "" : (context.pod ?? ""),
+      ip: this.spec.ip,
+      ports: this.spec.ports.map((p) => `${p.port}->${endpoint?.podPorts[p.name] ?? "?"}/tcp`),
+      names: this.spec.names,
+      connections: this.listeners.reduce((n, l) => n + l.stats.openConnections, 0),
+      bytesIn: this.listeners.reduce((n, l) => n + l.stats.bytesIn, 0),
+      bytesOut: this.listeners.reduce((n, l) => n + l.stats.bytesOut, 0),
+      since: this.since,
+    };
+  }
+
+  private get stream(): string {
+    return `tunnel:${this.spec.key}`;
+  }
+
+  private reason(error: string | undefined): string {
+    if (this.state === "waitingForEndpoints") return "no ready endpoints";
+    if (this.state === "backingOff") return error ?? "";
+    return "";
+  }
+
+  private recordState(context: { pod: string | undefined; error: string | undefined; retryInMs: number }): void {
+    const service = this.spec.key;
+    const pod = context.pod ?? "";
+    const ip = this.spec.ip;
+    const event: NewEvent | undefined =
+      this.state === "waitingForEndpoints" ? { type: "tunnel.waitingForEndpoints", data: { service, reason: "no ready endpoints" } }
+      : this.state === "connecting" ? { type: "tunnel.connecting", data: { service, pod, ip } }
+      : this.state === "forwarding" ? { type: "tunnel.forwarding", data: { service, pod, ip, ports: this.status().ports } }
+      : this.state === "backingOff" ? { type: "tunnel.backingOff", data: { service, delayMs: context.retryInMs, error: context.error ?? "" } }
+      : undefined;
+    if (event) this.deps.record(this.stream, event);
+  }
+
+  /** Opens a connection to the chosen pod's port; refuses while no pod is chosen. */
+  private openToPod(portName: string): Promise<Duplex> {
+    const { pod } = this.actor.getSnapshot().context;
+    const endpoint = this.endpoints.find((e) => e.pod === pod);
+    const podPort = endpoint?.podPorts[portName];
+    if (!pod || !endpoint || podPort === undefined || this.state === "waitingForEndpoints") {
+      return Promise.reject(new Error(`${this.spec.key} has no ready endpoint`));
+    }
+    return this.deps.transport.open({ namespace: this.spec.namespace, pod, port: podPort });
+  }
+
+  /** A pod is usable when a port-forward to it opens; the stream is closed right away. */
+  private async probe(pod: string, signal: AbortSignal): Promise<void> {
+    const endpoint = this.endpoints.find((e) => e.pod === pod);
+    const port = endpoint && Object.values(endpoint.podPorts)[0];
+    if (port === undefined) throw new Error(`pod ${pod} has no port for this service`);
+    const timeout = AbortSignal.timeout(PROBE_TIMEOUT_MS);
+    const stream = await this.deps.transport.open({ namespace: this.spec.namespace, pod, port }, AbortSignal.any([signal, timeout]));
+    stream.destroy();
+  }
+}

@@ -1,0 +1,91 @@
+import { type HostEntry, normalizeEntries } from "./host-entry.js";
+import { type HostsFs, type WriteOutcome, writeHostsEntries } from "./hosts-io.js";
+import type { LockOptions } from "./lock.js";
+
+/** Runs `callback` after `delayMs`; returns a function that cancels it. */
+export type Scheduler = (callback: () => void, delayMs: number) => () => void;
+
+export interface HostsFileWriterOptions {
+  path: string;
+  /** How long updates gather before one write; the first unwritten update starts the window. */
+  coalesceMs?: number;
+  schedule?: Scheduler;
+  /** Failures of writes the timer started (flush/remove reject instead). The entries are kept for a retry. */
+  onError?: (error: unknown) => void;
+  /** Told about every write that changed the file. */
+  onWrite?: (outcome: Exclude<WriteOutcome, "unchanged">, entries: HostEntry[]) => void;
+  fs?: HostsFs;
+  lock?: LockOptions;
+}
+
+const timerScheduler: Scheduler = (callback, delayMs) => {
+  const timer = setTimeout(callback, delayMs);
+  return () => clearTimeout(timer);
+};
+
+/**
+ * Keeps loc's hosts block equal to the latest `update()`. Each update is the whole desired set;
+ * a burst of them within `coalesceMs` is one write (a window, not a debounce, so a steady stream of
+ * updates cannot postpone writing forever). Writes run one at a time.
+ */
+export class HostsFileWriter {
+  private pending: HostEntry[] | undefined;
+  private cancelTimer: (() => void) | undefined;
+  private queue: Promise<void> = Promise.resolve();
+  private writeCount = 0;
+  private readonly coalesceMs: number;
+  private readonly schedule: Scheduler;
+
+  constructor(private readonly options: HostsFileWriterOptions) {
+    this.coalesceMs = options.coalesceMs ?? 50;
+    this.schedule = options.schedule ?? timerScheduler;
+  }
+
+  /** Files written so far (writes skipped because nothing changed don't count). */
+  get writes(): number {
+    return this.writeCount;
+  }
+
+  /** Throws at once on an invalid IP or name, so a bad entry never reaches the timer. */
+  update(entries: readonly HostEntry[]): void {
+    this.pending = normalizeEntries(entries);
+    this.cancelTimer ??= this.schedule(() => {
+      this.cancelTimer = undefined;
+      this.drain().catch((error: unknown) => this.options.onError?.(error));
+    }, this.coalesceMs);
+  }
+
+  /** Writes any pending update now and waits for it and any write already running. */
+  async flush(): Promise<void> {
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
+    await this.drain();
+  }
+
+  /** Removes loc's block, e.g. on clean shutdown. */
+  async remove(): Promise<void> {
+    this.pending = [];
+    await this.flush();
+  }
+
+  private drain(): Promise<void> {
+    const run = this.queue.then(() => this.writePending());
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async writePending(): Promise<void> {
+    const entries = this.pending;
+    if (entries === undefined) return;
+    this.pending = undefined;
+    try {
+      const outcome = await writeHostsEntries(this.options.path, entries, { fs: this.options.fs, lock: this.options.lock });
+      if (outcome === "unchanged") return;
+      this.writeCount++;
+      this.options.onWrite?.(outcome, entries);
+    } catch (error) {
+      this.pending ??= entries; // keep the desired state unless a newer update replaced it
+      throw error;
+    }
+  }
+}
