@@ -10,11 +10,11 @@ import { TunnelListener } from "../transports/tunnel-listener.js";
 /** One address with listeners: a ClusterIP Service, a headless Service's name, or one of its pods. */
 export interface UnitSpec {
   /** `ns/svc`, or `ns/svc/pod` for a headless Service's per-pod unit. */
-  key: string;
-  namespace: string;
-  service: string;
-  ip: string;
-  ports: TunnelPort[];
+  readonly key: string;
+  readonly namespace: string;
+  readonly service: string;
+  readonly ip: string;
+  readonly ports: TunnelPort[];
   names: string[];
 }
 
@@ -54,8 +54,10 @@ export class TunnelUnit {
   private readonly listeners: TunnelListener[];
   private endpoints: ReadyEndpoint[] = [];
   private state = "waitingForEndpoints";
+  private position = "waitingForEndpoints ";
   private since: number;
   private readonly now: () => number;
+  private readonly stateListeners: (() => void)[] = [];
 
   constructor(
     readonly spec: UnitSpec,
@@ -75,15 +77,27 @@ export class TunnelUnit {
   async start(): Promise<void> {
     await Promise.all(this.listeners.map((listener) => listener.listen()));
     this.actor.subscribe((snapshot) => {
+      // A pod change within one step (connecting → connecting to another pod) counts as a transition.
       const state = String(snapshot.value);
-      if (state === this.state && state !== "connecting") return;
-      if (state === "connecting" && this.state === "connecting") return;
+      const position = `${state} ${snapshot.context.pod ?? ""}`;
+      if (position === this.position) return;
+      this.position = position;
       this.state = state;
       this.since = this.now();
       this.recordState(snapshot.context);
+      for (const listener of this.stateListeners) listener();
     });
     this.actor.start();
     this.recordState(this.actor.getSnapshot().context);
+  }
+
+  /** Names can change without touching listeners (e.g. the short name moves to another namespace). */
+  setNames(names: string[]): void {
+    this.spec.names = names;
+  }
+
+  onStateChange(listener: () => void): void {
+    this.stateListeners.push(listener);
   }
 
   setEndpoints(endpoints: ReadyEndpoint[]): void {

@@ -1,0 +1,251 @@
+import { combineLatest, filter, map, merge, scan, type Observable, type Subscription } from "rxjs";
+import type { HostEntry } from "../hosts/host-entry.js";
+import { namesForService, podNames, shortNameOwners } from "../hosts/names.js";
+import type { BackoffPolicy } from "../kube/backoff.js";
+import type { CollectionRef, KubeObject, WatchPort } from "../kube/cluster-port.js";
+import { informer, type InformerEvent } from "../kube/informer.js";
+import { planService, sliceServiceKey, type EndpointSliceObject, type ReadyEndpoint, type ServiceObject, type ServicePlan } from "../kube/service-model.js";
+import { ANY_VERSION, type EventStore } from "../store/event-store.js";
+import type { NewEvent } from "../store/events.js";
+import type { ForwardTransport } from "../transports/transport.js";
+import type { DaemonCore, DaemonStatus } from "./api.js";
+import { IpAllocator, type LoopbackRange } from "./ip-allocator.js";
+import { collections, describeScope, inScope, type WatchScope } from "./scope.js";
+import { TunnelUnit, type UnitSpec } from "./tunnel-unit.js";
+
+export interface HostsSink {
+  update(entries: readonly HostEntry[]): void;
+  remove(): Promise<void>;
+}
+
+export interface DaemonConfig {
+  watchPort: WatchPort;
+  transport: ForwardTransport;
+  store: EventStore;
+  hosts: HostsSink;
+  hostsFile: string;
+  scope: WatchScope;
+  clusterDomain: string;
+  ipRange: LoopbackRange;
+  version: string;
+  backoff?: BackoffPolicy;
+  /** The machine's own hostname: never handed out as a short name. */
+  reservedNames?: string[];
+  log?: (line: string) => void;
+}
+
+interface Desired {
+  spec: UnitSpec;
+  endpoints: ReadyEndpoint[];
+}
+
+type Objects<T> = ReadonlyMap<string, T>;
+
+/**
+ * The forward half of loc: watches Services and EndpointSlices, keeps one TunnelUnit per Service
+ * (and per pod of a headless Service), and keeps the hosts block equal to the units' names.
+ * Reconciles are serialized and coalesced: a burst of watch events is one pass and one hosts write.
+ */
+export class Daemon implements DaemonCore {
+  private readonly units = new Map<string, TunnelUnit>();
+  private readonly skipped = new Map<string, { namespace: string; name: string; reason: string }>();
+  private readonly problems = new Map<string, { resource: string; message: string; since: number }>();
+  private readonly changeListeners = new Set<() => void>();
+  private readonly allocator: IpAllocator;
+  private subscription: Subscription | undefined;
+  private latest: [Objects<ServiceObject>, Objects<EndpointSliceObject>] | undefined;
+  private running: Promise<void> | undefined;
+  private readonly startedAt = Date.now();
+  private firstPass: (() => void) | undefined;
+  /** Resolves once the first full list has been reconciled (every tunnel listening). */
+  readonly ready: Promise<void>;
+
+  constructor(private readonly config: DaemonConfig) {
+    this.allocator = new IpAllocator(config.ipRange);
+    this.ready = new Promise((resolve) => (this.firstPass = resolve));
+  }
+
+  start(): void {
+    for (const event of this.config.store.read({ types: ["address.assigned"] })) {
+      if (event.known && event.type === "address.assigned") this.allocator.restore(event.data.service, event.data.ip);
+    }
+    this.record("daemon", { type: "daemon.started", data: { pid: process.pid, version: this.config.version, scope: describeScope(this.config.scope) } });
+    const { services, slices } = collections(this.config.scope);
+    this.subscription = combineLatest([this.watch<ServiceObject>(services, "services"), this.watch<EndpointSliceObject>(slices, "endpointslices")]).subscribe(
+      (state) => {
+        this.latest = state;
+        this.running ??= this.reconcileLoop();
+      },
+    );
+  }
+
+  async stop(reason: string): Promise<void> {
+    this.subscription?.unsubscribe();
+    await this.running;
+    await Promise.all([...this.units.values()].map((unit) => unit.stop(reason)));
+    this.units.clear();
+    await this.config.hosts.remove();
+    this.record("daemon", { type: "daemon.stopped", data: { pid: process.pid, reason } });
+  }
+
+  status(): DaemonStatus {
+    return {
+      pid: process.pid,
+      startedAt: this.startedAt,
+      scope: describeScope(this.config.scope),
+      hostsFile: this.config.hostsFile,
+      tunnels: [...this.units.values()].map((unit) => unit.status()),
+      skipped: [...this.skipped.values()],
+      watchProblems: [...this.problems.values()],
+    };
+  }
+
+  onChange(listener: () => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
+  /** Merged snapshots of one kind over its collections; failures are recorded, never swallowed. */
+  private watch<T extends KubeObject>(refs: CollectionRef[], kind: string): Observable<Objects<T>> {
+    const streams = refs.map((ref) =>
+      informer<T>({ port: this.config.watchPort, ref, resource: ref.path, backoff: this.config.backoff }).pipe(
+        map((event) => ({ ref: ref.path, event })),
+      ),
+    );
+    return merge(...streams).pipe(
+      scan((byRef, { ref, event }) => {
+        this.observeHealth(event, kind);
+        if ("objects" in event) byRef.set(ref, event.objects);
+        return byRef;
+      }, new Map<string, Objects<T>>()),
+      // Only once every collection has listed, so a half-listed state never removes tunnels.
+      filter((byRef) => byRef.size === refs.length),
+      map((byRef) => new Map([...byRef.values()].flatMap((objects) => [...objects]))),
+    );
+  }
+
+  private observeHealth(event: InformerEvent<unknown>, kind: string): void {
+    if (event.type === "failed") {
+      const since = this.problems.get(event.resource)?.since ?? Date.now();
+      this.problems.set(event.resource, { resource: kind, message: event.message, since });
+      this.record("daemon", { type: "watch.failed", data: { resource: event.resource, message: event.message, retryInMs: event.retryInMs } });
+      this.notify();
+    } else if (event.type === "relisting") {
+      this.record("daemon", { type: "watch.relisted", data: { resource: event.resource, reason: event.reason } });
+    } else if (event.type === "synced") {
+      for (const [key, problem] of this.problems) if (problem.resource === kind) this.problems.delete(key);
+    }
+  }
+
+  private async reconcileLoop(): Promise<void> {
+    try {
+      while (this.latest) {
+        const [services, slices] = this.latest;
+        this.latest = undefined;
+        await this.reconcile(services, slices);
+        this.firstPass?.();
+        this.notify();
+      }
+    } finally {
+      this.running = undefined;
+    }
+  }
+
+  private async reconcile(services: Objects<ServiceObject>, slices: Objects<EndpointSliceObject>): Promise<void> {
+    const desired = this.desiredUnits(services, slices);
+    const stale = [...this.units].filter(([key, unit]) => !desired.has(key) || !samePorts(unit.spec, desired.get(key)?.spec));
+    await Promise.all(
+      stale.map(async ([key, unit]) => {
+        this.units.delete(key);
+        await unit.stop(desired.has(key) ? "ports changed" : "service or pod gone");
+      }),
+    );
+    const fresh = [...desired].filter(([key]) => !this.units.has(key));
+    await Promise.all(
+      fresh.map(async ([key, { spec }]) => {
+        const unit = new TunnelUnit(spec, { transport: this.config.transport, record: (s, e) => this.record(s, e), backoff: this.config.backoff });
+        try {
+          await unit.start();
+          this.units.set(key, unit);
+          unit.onStateChange(() => this.notify());
+        } catch (error) {
+          this.record(`tunnel:${key}`, { type: "tunnel.stopped", data: { service: key, reason: `cannot listen on ${spec.ip}: ${(error as Error).message}` } });
+        }
+      }),
+    );
+    for (const [key, { spec, endpoints }] of desired) {
+      const unit = this.units.get(key);
+      unit?.setNames(spec.names);
+      unit?.setEndpoints(endpoints);
+    }
+    this.config.hosts.update([...this.units.values()].map((unit) => ({ ip: unit.spec.ip, names: unit.spec.names })));
+  }
+
+  private desiredUnits(services: Objects<ServiceObject>, slices: Objects<EndpointSliceObject>): Map<string, Desired> {
+    const slicesByService = new Map<string, EndpointSliceObject[]>();
+    for (const slice of slices.values()) {
+      const key = sliceServiceKey(slice);
+      if (key) slicesByService.set(key, [...(slicesByService.get(key) ?? []), slice]);
+    }
+    const plans = [...services.values()]
+      .filter((service) => inScope(this.config.scope, service.metadata?.namespace ?? ""))
+      .map((service) => planService(service, slicesByService.get(`${service.metadata?.namespace}/${service.metadata?.name}`) ?? []));
+    const tunneled = plans.filter((plan): plan is Exclude<ServicePlan, { kind: "skipped" }> => plan.kind !== "skipped");
+    const owners = shortNameOwners(tunneled, this.config.scope.namespaces, this.config.reservedNames ?? []);
+    const { clusterDomain } = this.config;
+    const desired = new Map<string, Desired>();
+    const activeKeys = new Set<string>();
+    const skippedNow = new Set<string>();
+    for (const plan of plans) {
+      const key = `${plan.namespace}/${plan.name}`;
+      if (plan.kind === "skipped") {
+        if (!this.skipped.has(key)) this.record(`tunnel:${key}`, { type: "tunnel.skipped", data: { service: key, reason: plan.reason } });
+        this.skipped.set(key, { namespace: plan.namespace, name: plan.name, reason: plan.reason });
+        skippedNow.add(key);
+        continue;
+      }
+      activeKeys.add(key);
+      if (plan.kind === "headless") plan.endpoints.forEach((e) => activeKeys.add(`${key}/${e.hostname}`));
+    }
+    for (const key of this.skipped.keys()) if (!skippedNow.has(key)) this.skipped.delete(key);
+    for (const plan of tunneled) {
+      const key = `${plan.namespace}/${plan.name}`;
+      const shortNameAllowed = owners.get(plan.name)?.namespace === plan.namespace;
+      const names = namesForService({ name: plan.name, namespace: plan.namespace, clusterDomain, shortNameAllowed });
+      desired.set(key, { spec: { key, namespace: plan.namespace, service: key, ip: this.ipFor(key, activeKeys), ports: plan.ports, names }, endpoints: plan.endpoints });
+      if (plan.kind !== "headless") continue;
+      for (const endpoint of plan.endpoints) {
+        const podKey = `${key}/${endpoint.hostname}`;
+        const podHostNames = podNames({ hostname: endpoint.hostname, service: plan.name, namespace: plan.namespace, clusterDomain });
+        desired.set(podKey, {
+          spec: { key: podKey, namespace: plan.namespace, service: key, ip: this.ipFor(podKey, activeKeys), ports: plan.ports, names: podHostNames },
+          endpoints: [endpoint],
+        });
+      }
+    }
+    return desired;
+  }
+
+  private ipFor(key: string, active: ReadonlySet<string>): string {
+    const { ip, fresh } = this.allocator.assign(key, active);
+    if (fresh) this.record(`tunnel:${key}`, { type: "address.assigned", data: { service: key, ip } });
+    return ip;
+  }
+
+  private record(stream: string, event: NewEvent): void {
+    try {
+      this.config.store.append(stream, [event], ANY_VERSION);
+    } catch (error) {
+      // The log must not take tunnels down with it; say so loudly instead.
+      this.config.log?.(`loc: could not record ${event.type} in ${stream}: ${(error as Error).message}`);
+    }
+  }
+
+  private notify(): void {
+    for (const listener of this.changeListeners) listener();
+  }
+}
+
+function samePorts(a: UnitSpec, b: UnitSpec | undefined): boolean {
+  return b !== undefined && a.ip === b.ip && JSON.stringify(a.ports) === JSON.stringify(b.ports);
+}
