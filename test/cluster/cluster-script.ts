@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 
 export const clusterScript = fileURLToPath(new URL("./cluster.sh", import.meta.url));
 
-export type ClusterCommand = "up" | "down" | "status" | "kubeconfig" | "bin";
+export type ClusterCommand = "up" | "down" | "status" | "kubeconfig" | "bin" | "restart-apiserver";
 
 const stderrTailLines = 30;
 

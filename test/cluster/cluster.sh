@@ -5,6 +5,7 @@
 #   cluster.sh up          build if needed, reuse a healthy cluster or (re)create it; prints the kubeconfig path
 #   cluster.sh down        delete the cluster (processes and etcd data)
 #   cluster.sh status      exit 0 when the cluster is healthy, 1 otherwise (reason on stderr)
+#   cluster.sh restart-apiserver  restart only kube-apiserver, wait for /readyz; prints the ms it was down
 #   cluster.sh kubeconfig  print the kubeconfig path (the file exists only while the cluster does)
 #   cluster.sh bin         print the directory with the cached binaries (kubectl, kwokctl, ...)
 #
@@ -145,7 +146,67 @@ delete() {
   fi
 }
 
-# One up/down at a time per cluster: two test runs starting together would otherwise both create it.
+# Milliseconds since the epoch (bash 5's EPOCHREALTIME is "seconds.micros", "," in some locales).
+now_ms() { local t=${EPOCHREALTIME//[.,]/}; echo $((t / 1000)); }
+
+# Restart kube-apiserver alone, the way kwokctl restarts components itself (snapshot restore) but
+# has no command for: stop it as `kwokctl stop cluster` does (SIGKILL the pid in pids/, remove the
+# pid file), then `kwokctl start cluster`, which starts only the components that aren't running,
+# from kwok.yaml (same binary, args, env and work dir), writing a new pid file and the log in logs/.
+# SIGKILL, not SIGTERM: a graceful shutdown waits up to the 60 s request timeout for open watches,
+# and the controller-manager and scheduler exit once they can't renew their leader lease for 10 s.
+# etcd, the controller-manager, the scheduler and kwok keep running, and keep their pids.
+restart_apiserver() {
+  local pidfile="$workdir/pids/kube-apiserver.pid" apilog="$workdir/logs/kube-apiserver.log"
+  local restart_log="$KWOK_WORKDIR/$name.restart.log" other pid started stopped ready deadline
+  local -A others=()
+  [[ -f "$kubeconfig" && -f "$workdir/kwok.yaml" ]] || { log "no cluster $name (run: $0 up)"; exit 1; }
+  # kwokctl start would start any other stopped component as well; only the apiserver may restart.
+  for other in "$workdir"/pids/*.pid; do
+    [[ "$other" == "$pidfile" ]] && continue
+    others[$other]=$(<"$other")
+    alive "${others[$other]}" ||
+      { log "$(basename "$other" .pid) is not running, the cluster is broken (run: $0 up)"; exit 1; }
+  done
+  started=$(now_ms)
+  if [[ -f "$pidfile" ]]; then
+    pid=$(<"$pidfile")
+    # A pid reused by some other process (the apiserver long dead) must not be killed.
+    if alive "$pid" && grep -q kube-apiserver "/proc/$pid/cmdline" 2>/dev/null; then
+      kill -KILL "$pid"
+      while alive "$pid"; do sleep 0.02; done
+    fi
+    rm -f "$pidfile"
+  fi
+  stopped=$(now_ms)
+  # kwokctl truncates the log on start; keep the previous apiserver's for post-mortems.
+  [[ -f "$apilog" ]] && mv -f "$apilog" "$workdir/logs/kube-apiserver.previous.log"
+  if ! kwokctl start cluster --name "$name" >"$restart_log" 2>&1 9>&-; then
+    tail -n 20 "$restart_log" >&2
+    log "kwokctl start cluster failed (full output: $restart_log; apiserver log: $apilog)"
+    exit 1
+  fi
+  [[ -f "$pidfile" ]] || { log "kwokctl did not start kube-apiserver (see $restart_log)"; exit 1; }
+  deadline=$((SECONDS + 120))
+  until [[ "$(kc get --raw /readyz 2>/dev/null)" == ok ]]; do
+    ((SECONDS < deadline)) || { log "kube-apiserver not ready 120 s after restart; see $apilog"; exit 1; }
+    sleep 0.1
+  done
+  ready=$(now_ms)
+  log "kube-apiserver restarted (pid ${pid:-none} -> $(<"$pidfile")): down $((ready - started)) ms" \
+    "(kill $((stopped - started)) ms, start until /readyz ok $((ready - stopped)) ms)"
+  for other in "${!others[@]}"; do
+    if [[ "$(cat "$other" 2>/dev/null)" != "${others[$other]}" ]] || ! alive "${others[$other]}"; then
+      log "$(basename "$other" .pid) (pid ${others[$other]}) died during the restart; see $workdir/logs"
+      exit 1
+    fi
+  done
+  healthy || { log "cluster $name is not healthy after restarting kube-apiserver"; exit 1; }
+  echo $((ready - started))
+}
+
+# One up/down/restart-apiserver at a time per cluster: two test runs starting together would
+# otherwise both create it, and `up` mid-restart would find the cluster unhealthy and replace it.
 # kwokctl gets fd 9 closed (9>&-), or the daemons it leaves running would hold the lock forever.
 lock() {
   mkdir -p "$cache_root"
@@ -168,7 +229,8 @@ case "${1:-}" in
     ;;
   down) lock; use_bin; delete ;;
   status) use_bin; healthy && log "cluster $name is healthy" ;;
+  restart-apiserver) lock; use_bin; restart_apiserver ;;
   kubeconfig) echo "$kubeconfig" ;;
   bin) bin_dir ;;
-  *) echo "usage: $0 up|down|status|kubeconfig|bin" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|restart-apiserver|kubeconfig|bin" >&2; exit 2 ;;
 esac

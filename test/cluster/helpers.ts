@@ -3,6 +3,7 @@ export * from "./kube.js";
 export * from "./kwok-forwards.js";
 export * from "./observe.js";
 export * from "./pod-port-forward.js";
+export * from "./restart.js";
 export * from "./sshd.js";
 export * from "./tcp.js";
 export * from "./wait.js";

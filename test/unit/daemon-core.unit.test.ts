@@ -5,6 +5,7 @@ import type { HostEntry } from "../../src/hosts/host-entry.js";
 import { Daemon } from "../../src/daemon/daemon.js";
 import { parseLoopbackRange } from "../../src/daemon/ip-allocator.js";
 import { MemoryCluster } from "../../src/kube/memory-cluster.js";
+import type { ServiceObject } from "../../src/kube/service-model.js";
 import { MemoryEventStore } from "../../src/store/memory-store.js";
 import type { ForwardTransport, PodTarget } from "../../src/transports/transport.js";
 
@@ -85,7 +86,8 @@ describe("Daemon (in-memory cluster twin)", () => {
     const cluster = new MemoryCluster();
     cluster.upsert(SERVICES, service("shop", "web", [{ name: "http", port: 18080, targetPort: "web" }]));
     cluster.upsert(SLICES, slice("shop", "web", [{ pod: "web-1" }, { pod: "web-2" }], [{ name: "http", port: 8080 }]));
-    cluster.upsert(SERVICES, { metadata: { namespace: "shop", name: "ext" }, spec: { type: "ExternalName", externalName: "example.com" } });
+    const externalName: ServiceObject = { metadata: { namespace: "shop", name: "ext" }, spec: { type: "ExternalName", externalName: "example.com" } };
+    cluster.upsert(SERVICES, externalName);
     cluster.upsert(SERVICES, service("kube-system", "dns", [{ port: 18053, targetPort: 53 }]));
     const { daemon, writes, store } = startDaemon(cluster);
     await daemon.ready;
