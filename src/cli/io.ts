@@ -5,4 +5,6 @@ export interface CliIO {
   env: NodeJS.ProcessEnv;
   /** Aborted on Ctrl-C / SIGTERM: long-running commands (`--follow`) end cleanly with exit 0. */
   signal: AbortSignal;
+  /** Whether stdout is a terminal (`loc list --watch` redraws in place only then). */
+  stdoutIsTTY?: boolean;
 }

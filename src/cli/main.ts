@@ -18,6 +18,7 @@ const code = await runCli(process.argv.slice(2), {
   stderr: (text) => process.stderr.write(text),
   env: process.env,
   signal: controller.signal,
+  stdoutIsTTY: process.stdout.isTTY,
 });
 process.exitCode = code;
 // Let stdout drain, then leave even if a library left a handle open.

@@ -1,6 +1,8 @@
 import { cac } from "cac";
 import { LocError } from "../errors.js";
+import { daemonCommand, DEFAULT_IP_RANGE, type DaemonFlags } from "./commands/daemon.js";
 import { historyCommand, type HistoryFlags } from "./commands/history.js";
+import { listCommand, type ListFlags } from "./commands/list.js";
 import type { CliIO } from "./io.js";
 import { VERSION } from "../version.js";
 
@@ -29,6 +31,30 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .example("loc history --service default/web --since 2h")
     .action((flags: HistoryFlags) => {
       result = historyCommand(flags, io);
+    });
+
+  cli
+    .command("daemon", "Tunnel every Service to a loopback address and write its names into the hosts file")
+    .option("-n, --namespace <ns>", "Watch this namespace; repeatable (default: all)", { type: [String] })
+    .option("-l, --selector <selector>", "Only Services matching this label selector")
+    .option("--exclude-namespace <ns>", "Skip this namespace; repeatable (default: kube-system)", { type: [String] })
+    .option("--context <name>", "kubeconfig context (default: the current one)")
+    .option("--kubeconfig <path>", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
+    .option("--cluster-domain <domain>", "Cluster DNS domain for the long names", { default: "cluster.local" })
+    .option("--hosts-file <path>", "Hosts file to keep loc's block in", { default: "/etc/hosts" })
+    .option("--ip-range <cidr>", "Loopback range for Service addresses", { default: DEFAULT_IP_RANGE })
+    .example("sudo loc daemon -n shop -n payments")
+    .action((flags: DaemonFlags) => {
+      result = daemonCommand(flags, io);
+    });
+
+  cli
+    .command("list", "Show the running daemon's tunnels: state, endpoint pod, address, ports, traffic")
+    .option("--json", "Print the daemon's status as JSON (with --watch: NDJSON, one status per change)")
+    .option("-w, --watch", "Reprint on every change until Ctrl-C")
+    .example("loc list --watch")
+    .action((flags: ListFlags) => {
+      result = listCommand(flags, io);
     });
 
   cli.help();

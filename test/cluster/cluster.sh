@@ -73,6 +73,12 @@ apiVersion: config.kwok.x-k8s.io/v1alpha1
 kind: KwokctlConfiguration
 options:
   bindAddress: 127.0.0.1
+# The apiserver's default Service range is a /24 (254 ClusterIPs); benchmarks create 1,000 Services.
+componentsPatches:
+  - name: kube-apiserver
+    extraArgs:
+      - key: service-cluster-ip-range
+        value: 10.96.0.0/16
 EOF
   log "creating cluster $name (kubernetes $K8S_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION)"
   # KWOK_KUBE_VERSION only picks defaults that depend on the version; the binaries are given

@@ -1,0 +1,99 @@
+import { hostname } from "node:os";
+import { Daemon } from "../../daemon/daemon.js";
+import { parseLoopbackRange } from "../../daemon/ip-allocator.js";
+import type { WatchScope } from "../../daemon/scope.js";
+import { serveDaemon } from "../../daemon/server.js";
+import { acquireDaemonLock } from "../../daemon/single-instance.js";
+import { LocError } from "../../errors.js";
+import { checkWritable } from "../../hosts/hosts-io.js";
+import { HostsFileWriter } from "../../hosts/writer.js";
+import { loadKubeConfig } from "../../kube/kubeconfig.js";
+import { KubeWatchPort } from "../../kube/kube-watch-port.js";
+import { ANY_VERSION } from "../../store/event-store.js";
+import { openStateStore } from "../../store/open-store.js";
+import { ensureStateDir, resolveStateDir } from "../../store/state-dir.js";
+import { KubePortForwardTransport } from "../../transports/kube-port-forward.js";
+import { VERSION } from "../../version.js";
+import type { CliIO } from "../io.js";
+
+export interface DaemonFlags {
+  stateDir?: string;
+  namespace?: string[];
+  selector?: string;
+  excludeNamespace?: string[];
+  context?: string;
+  kubeconfig?: string;
+  clusterDomain?: string;
+  hostsFile?: string;
+  ipRange?: string;
+}
+
+export const DEFAULT_IP_RANGE = "127.1.0.0/16";
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** Plan: every flag checked before anything is touched. */
+export function planScope(flags: DaemonFlags): WatchScope {
+  const namespaces = (flags.namespace ?? []).map(String);
+  const explicitExcludes = flags.excludeNamespace?.map(String);
+  for (const ns of [...namespaces, ...(explicitExcludes ?? [])]) {
+    if (!DNS_LABEL.test(ns)) throw new LocError(`"${ns}" is not a namespace name`, "namespaces are lowercase letters, digits and '-'", "BAD_FLAG");
+  }
+  // kube-system is skipped by default, unless asked for by name.
+  const excludeNamespaces = explicitExcludes ?? (namespaces.includes("kube-system") ? [] : ["kube-system"]);
+  return { namespaces, excludeNamespaces, labelSelector: flags.selector === undefined ? undefined : String(flags.selector) };
+}
+
+export async function daemonCommand(flags: DaemonFlags, io: CliIO): Promise<number> {
+  const scope = planScope(flags);
+  const ipRange = parseLoopbackRange(flags.ipRange ?? DEFAULT_IP_RANGE);
+  const clusterDomain = String(flags.clusterDomain ?? "cluster.local");
+  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(clusterDomain)) {
+    throw new LocError(`--cluster-domain "${clusterDomain}" is not a domain`, "e.g. cluster.local", "BAD_FLAG");
+  }
+  const hostsFile = String(flags.hostsFile ?? "/etc/hosts");
+  await checkWritable(hostsFile);
+  const kubeConfig = loadKubeConfig(flags.kubeconfig, flags.context, io.env);
+  const stateDir = resolveStateDir(flags.stateDir, io.env);
+  ensureStateDir(stateDir);
+  const lock = await acquireDaemonLock(stateDir);
+  try {
+    const store = openStateStore(stateDir, "write", io.env);
+    const log = (line: string) => io.stderr(`${line}\n`);
+    const hosts = new HostsFileWriter({
+      path: hostsFile,
+      onWrite: (_outcome, entries) =>
+        store.append("daemon", [{ type: "hosts.written", data: { path: hostsFile, names: entries.reduce((n, e) => n + e.names.length, 0) } }], ANY_VERSION),
+      onError: (error) => log(`loc: hosts file not updated: ${(error as Error).message}`),
+    });
+    const daemon = new Daemon({
+      watchPort: new KubeWatchPort(kubeConfig),
+      transport: new KubePortForwardTransport(kubeConfig),
+      store,
+      hosts,
+      hostsFile,
+      scope,
+      clusterDomain,
+      ipRange,
+      version: VERSION,
+      reservedNames: [hostname()],
+      log,
+    });
+    daemon.start();
+    const server = await serveDaemon(daemon, stateDir);
+    log(`loc daemon ${VERSION}: cluster ${kubeConfig.getCurrentCluster()?.server}, ${daemon.status().scope}; hosts file ${hostsFile}; socket ${server.path}`);
+    await Promise.race([daemon.ready, aborted(io.signal)]);
+    if (!io.signal.aborted) log(`loc daemon: ready, ${daemon.status().tunnels.length} tunnels listening`);
+    await aborted(io.signal);
+    log("loc daemon: shutting down");
+    await server.close();
+    await daemon.stop("daemon shut down (signal)");
+    store.close();
+    return 0;
+  } finally {
+    lock.release();
+  }
+}
+
+function aborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => (signal.aborted ? resolve() : signal.addEventListener("abort", () => resolve(), { once: true })));
+}
