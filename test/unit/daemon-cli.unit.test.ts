@@ -1,0 +1,73 @@
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { runCli } from "../../src/cli/program.js";
+import { acquireDaemonLock } from "../../src/daemon/single-instance.js";
+import { tempDir } from "../helpers/temp.js";
+
+async function loc(args: string[], env: NodeJS.ProcessEnv = {}) {
+  let stdout = "";
+  let stderr = "";
+  const code = await runCli(args, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), env, signal: new AbortController().signal });
+  return { code, stdout, stderr };
+}
+
+/** A state dir, a hosts file and a kubeconfig pointing at nothing (no command here gets that far). */
+function setup() {
+  const dir = tempDir();
+  const hostsFile = join(dir, "hosts");
+  writeFileSync(hostsFile, "127.0.0.1 localhost\n");
+  const kubeconfig = join(dir, "kubeconfig");
+  writeFileSync(
+    kubeconfig,
+    "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n" +
+      "users: [{name: u, user: {token: t}}]\ncontexts: [{name: ctx, context: {cluster: c, user: u}}]\ncurrent-context: ctx\n",
+  );
+  const stateDir = join(dir, "state");
+  return { dir, hostsFile, kubeconfig, stateDir, args: ["--state-dir", stateDir, "--hosts-file", hostsFile, "--kubeconfig", kubeconfig] };
+}
+
+describe("loc daemon refuses bad input with one line, a hint and a non-zero exit, changing nothing", () => {
+  it.each([
+    [["-n", "Bad_NS"], /"Bad_NS" is not a namespace name/],
+    [["--ip-range", "10.0.0.0/8"], /--ip-range "10.0.0.0\/8" is not a loopback range \(hint: use a CIDR inside 127.0.0.0\/8/],
+    [["--cluster-domain", "bad_domain"], /--cluster-domain "bad_domain" is not a domain/],
+    [["--context", "nope"], /no context "nope" in the kubeconfig \(hint: contexts: ctx\)/],
+  ])("%j", async (extra, message) => {
+    const { args, hostsFile, stateDir } = setup();
+    const { code, stderr } = await loc(["daemon", ...args, ...extra]);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(message);
+    expect(stderr.trimEnd().split("\n")).toHaveLength(1);
+    expect(readFileSync(hostsFile, "utf8")).toBe("127.0.0.1 localhost\n");
+    expect(existsSync(stateDir)).toBe(false);
+  });
+
+  it("a missing hosts file or kubeconfig", async () => {
+    const { args, dir } = setup();
+    const noHosts = await loc(["daemon", ...args, "--hosts-file", join(dir, "missing")]);
+    expect([noHosts.code, noHosts.stderr]).toEqual([1, expect.stringMatching(/^loc: .*missing.*\(hint: .*\)\n$/)]);
+    const noConfig = await loc(["daemon", ...args, "--kubeconfig", join(dir, "nokube")]);
+    expect(noConfig.stderr).toMatch(/kubeconfig .*nokube does not exist \(hint: pass --kubeconfig PATH, or set KUBECONFIG\)/);
+  });
+
+  it("a second daemon on the same state dir", async () => {
+    const { args, stateDir, hostsFile } = setup();
+    const lock = await acquireDaemonLock(stateDir);
+    try {
+      const { code, stderr } = await loc(["daemon", ...args]);
+      expect(code).toBe(1);
+      expect(stderr).toBe(`loc: a loc daemon is already running (pid ${process.pid}) (hint: stop it with kill ${process.pid}, or use it: loc list)\n`);
+      expect(readFileSync(hostsFile, "utf8")).toBe("127.0.0.1 localhost\n");
+    } finally {
+      lock.release();
+    }
+  });
+
+  it("loc list without a daemon", async () => {
+    const { stateDir } = setup();
+    const { code, stderr } = await loc(["list", "--state-dir", stateDir]);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/^loc: no loc daemon is running \(no socket at .*daemon\.sock\) \(hint: start one with: sudo loc daemon\)\n$/);
+  });
+});
