@@ -30,6 +30,7 @@ import { scratchDir } from "../test/helpers/temp.js";
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 1000);
 const TRANSFER_BYTES = Number(process.env.BENCH_TRANSFER_MB ?? 256) * 1024 * 1024;
 const LATENCY_SAMPLES = 50;
+const step = (what: string) => console.error(`[bench] ${what}`);
 const quantile = (values: number[], q: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * q))] ?? NaN;
 
 const kubeconfig = await runClusterScript("up");
@@ -73,7 +74,9 @@ try {
   const withHosts = performance.now() - t0;
   const tunnels = daemon.status().tunnels.length;
   const writes = hosts.writes;
+  step("stopping the startup daemon");
   await daemon.stop("bench");
+  step("deleting the services");
   console.log(`startup: ${tunnels} services listening in ${listening.toFixed(0)} ms, hosts written in ${withHosts.toFixed(0)} ms with ${writes} write(s) (target < 3000 ms, 1 write)`);
   await Promise.all(Array.from({ length: SERVICES }, (_, i) => kube.core.deleteNamespacedService({ namespace, name: `s${i}` })));
 
@@ -97,29 +100,42 @@ try {
     { name: "blast", port: 9000 },
     { name: "echo", port: 9001 },
   ]);
+  step("waiting for the bulk pod");
   const [pod] = await waitForReadyPods(kube, namespace, { app: "bulk" }, 1);
   const podName = pod?.metadata?.name ?? "";
   await createPodPortForward(kube, namespace, podName, [
     { ports: [9000], target: { address: "127.0.0.1", port: blaster.port } },
     { ports: [9001], target: { address: "127.0.0.1", port: echo.port } },
   ]);
+  step("starting the bulk daemon");
   const bulk = daemonFor(join(dir, "hosts"), "127.61.0.0/24");
   bulk.daemon.start();
   await bulk.daemon.ready;
-  for (let i = 0; i < 100 && bulk.daemon.status().tunnels[0]?.state !== "forwarding"; i++) await new Promise((r) => setTimeout(r, 100));
-  const tunnelIp = bulk.daemon.status().tunnels[0]?.ip ?? "";
+  const bulkTunnel = () => bulk.daemon.status().tunnels.find((t) => t.key === `${namespace}/bulk`);
+  for (let i = 0; i < 100 && bulkTunnel()?.state !== "forwarding"; i++) await new Promise((r) => setTimeout(r, 100));
+  if (bulkTunnel()?.state !== "forwarding") throw new Error(`the bulk tunnel is not forwarding: ${JSON.stringify(bulk.daemon.status().tunnels)}`);
+  const tunnelIp = bulkTunnel()?.ip ?? "";
+  step("starting kubectl port-forward");
   const kubectlBlast = await kubectlPortForward(join(bin, "kubectl"), kubeconfig, namespace, podName, 9000);
   const kubectlEcho = await kubectlPortForward(join(bin, "kubectl"), kubeconfig, namespace, podName, 9001);
   cleanups.push(() => bulk.daemon.stop("bench"), () => kubectlBlast.stop(), () => kubectlEcho.stop());
 
+  // Done when every byte arrived: kwok's port-forward keeps the stream open after the pod side
+  // ends (it waits for both directions), so "closed" is not a usable end signal here.
   const download = async (host: string, port: number) => {
     const started = performance.now();
     const socket = net.connect({ host, port });
     let received = 0;
-    socket.on("data", (data: Buffer) => (received += data.length));
-    await once(socket, "close");
-    if (received !== TRANSFER_BYTES) throw new Error(`received ${received} of ${TRANSFER_BYTES} bytes from ${host}:${port}`);
-    return (TRANSFER_BYTES / 1024 / 1024) / ((performance.now() - started) / 1000);
+    await new Promise<void>((resolve, reject) => {
+      socket.on("data", (data: Buffer) => {
+        received += data.length;
+        if (received >= TRANSFER_BYTES) resolve();
+      });
+      socket.on("close", () => reject(new Error(`received ${received} of ${TRANSFER_BYTES} bytes from ${host}:${port}`)));
+    });
+    const seconds = (performance.now() - started) / 1000;
+    socket.destroy();
+    return TRANSFER_BYTES / 1024 / 1024 / seconds;
   };
   const latency = async (host: string, port: number) => {
     const samples: number[] = [];
@@ -132,6 +148,7 @@ try {
     }
     return { p50: quantile(samples, 0.5), p95: quantile(samples, 0.95) };
   };
+  step("measuring");
   // Alternate to spread any drift of the machine over both.
   const locMbps = [await download(tunnelIp, 9000)];
   const kubectlMbps = [await download("127.0.0.1", kubectlBlast.localPort)];
