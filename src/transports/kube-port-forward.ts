@@ -77,20 +77,25 @@ export class KubePortForwardTransport implements ForwardTransport {
     const options: WebSocket.ClientOptions & Record<string, unknown> = { handshakeTimeout: HANDSHAKE_TIMEOUT_MS };
     await this.config.applyToHTTPSOptions(options);
     const ws = new WebSocket(`${base}${path}?ports=${target.port}`, [PORT_FORWARD_PROTOCOL], options);
-    await new Promise<void>((resolve, reject) => {
-      const abort = () => {
-        ws.terminate();
-        reject(new Error("port-forward aborted"));
-      };
-      signal?.addEventListener("abort", abort, { once: true });
-      ws.once("open", () => (signal?.removeEventListener("abort", abort), resolve()));
-      ws.once("unexpected-response", (_request, response) => {
-        signal?.removeEventListener("abort", abort);
-        reject(new Error(`port-forward to ${target.namespace}/${target.pod}:${target.port} refused: HTTP ${response.statusCode}`));
-        ws.terminate();
+    // Attach the stream before the handshake completes: the port prefixes can arrive in the same
+    // packet as the upgrade response, and a frame with no listener yet would be lost.
+    const stream = new PortForwardStream(ws);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const abort = () => reject(new Error("port-forward aborted"));
+        signal?.addEventListener("abort", abort, { once: true });
+        const settle = () => signal?.removeEventListener("abort", abort);
+        ws.once("open", () => (settle(), resolve()));
+        ws.once("unexpected-response", (_request, response) => {
+          settle();
+          reject(new Error(`port-forward to ${target.namespace}/${target.pod}:${target.port} refused: HTTP ${response.statusCode}`));
+        });
+        stream.once("error", (error) => (settle(), reject(error)));
       });
-      ws.once("error", (error) => (signal?.removeEventListener("abort", abort), reject(error)));
-    });
-    return new PortForwardStream(ws);
+    } catch (error) {
+      stream.destroy();
+      throw error;
+    }
+    return stream;
   }
 }
