@@ -10,6 +10,7 @@ import type { NewEvent } from "../store/events.js";
 import type { ForwardTransport } from "../transports/transport.js";
 import type { DaemonCore, DaemonStatus } from "./api.js";
 import { IpAllocator, type LoopbackRange } from "./ip-allocator.js";
+import { loopbackAliasesFor, type LoopbackAliases } from "./loopback-aliases.js";
 import { collections, describeScope, inScope, type WatchScope } from "./scope.js";
 import { TunnelUnit, type UnitSpec } from "./tunnel-unit.js";
 
@@ -29,6 +30,8 @@ export interface DaemonConfig {
   ipRange: LoopbackRange;
   version: string;
   backoff?: BackoffPolicy;
+  /** Platform port for loopback addresses (aliases on macOS); default by `process.platform`. */
+  loopback?: LoopbackAliases;
   /** The machine's own hostname: never handed out as a short name. */
   reservedNames?: string[];
   log?: (line: string) => void;
@@ -52,6 +55,7 @@ export class Daemon implements DaemonCore {
   private readonly problems = new Map<string, { resource: string; message: string; since: number }>();
   private readonly changeListeners = new Set<() => void>();
   private readonly allocator: IpAllocator;
+  private readonly loopback: LoopbackAliases;
   private subscription: Subscription | undefined;
   private latest: [Objects<ServiceObject>, Objects<EndpointSliceObject>] | undefined;
   private running: Promise<void> | undefined;
@@ -62,6 +66,7 @@ export class Daemon implements DaemonCore {
 
   constructor(private readonly config: DaemonConfig) {
     this.allocator = new IpAllocator(config.ipRange);
+    this.loopback = config.loopback ?? loopbackAliasesFor(process.platform);
     this.ready = new Promise((resolve) => (this.firstPass = resolve));
   }
 
@@ -82,7 +87,7 @@ export class Daemon implements DaemonCore {
   async stop(reason: string): Promise<void> {
     this.subscription?.unsubscribe();
     await this.running;
-    await Promise.all([...this.units.values()].map((unit) => unit.stop(reason)));
+    await Promise.all([...this.units.values()].map(async (unit) => (await unit.stop(reason), await this.loopback.remove(unit.spec.ip))));
     this.units.clear();
     await this.config.hosts.remove();
     this.record("daemon", { type: "daemon.stopped", data: { pid: process.pid, reason } });
@@ -158,6 +163,7 @@ export class Daemon implements DaemonCore {
       stale.map(async ([key, unit]) => {
         this.units.delete(key);
         await unit.stop(desired.has(key) ? "ports changed" : "service or pod gone");
+        if (!desired.has(key)) await this.loopback.remove(unit.spec.ip);
       }),
     );
     const fresh = [...desired].filter(([key]) => !this.units.has(key));
@@ -165,6 +171,7 @@ export class Daemon implements DaemonCore {
       fresh.map(async ([key, { spec }]) => {
         const unit = new TunnelUnit(spec, { transport: this.config.transport, record: (s, e) => this.record(s, e), backoff: this.config.backoff });
         try {
+          await this.loopback.add(spec.ip);
           await unit.start();
           this.units.set(key, unit);
           unit.onStateChange(() => this.notify());
