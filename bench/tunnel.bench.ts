@@ -23,6 +23,7 @@ import {
   deleteNamespace,
   kubectlPortForward,
   startTcpServer,
+  waitFor,
   waitForReadyPods,
 } from "../test/cluster/helpers.js";
 import { scratchDir } from "../test/helpers/temp.js";
@@ -63,6 +64,12 @@ try {
       Array.from({ length: Math.min(50, SERVICES - i) }, (_, j) => createService(kube, namespace, `s${i + j}`, { app: `none-${i + j}` }, [{ port: 80 }])),
     );
   }
+  // Let the EndpointSlice controller finish its slices first, so we time loc, not the controller.
+  step("waiting for the EndpointSlice controller");
+  await waitFor(`${SERVICES} EndpointSlices`, async () => {
+    const slices = await kube.discovery.listNamespacedEndpointSlice({ namespace });
+    return slices.items.length >= SERVICES ? true : undefined;
+  }, { timeoutMs: 120_000, intervalMs: 500 });
   const hostsFile = join(dir, "hosts");
   writeFileSync(hostsFile, "127.0.0.1 localhost\n");
   const { daemon, hosts } = daemonFor(hostsFile, "127.60.0.0/16");
