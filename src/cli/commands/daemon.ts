@@ -12,7 +12,7 @@ import { KubeWatchPort } from "../../kube/kube-watch-port.js";
 import { ANY_VERSION } from "../../store/event-store.js";
 import { openStateStore } from "../../store/open-store.js";
 import { ensureStateDir, resolveStateDir } from "../../store/state-dir.js";
-import { KubePortForwardTransport } from "../../transports/kube-port-forward.js";
+import { DEFAULT_FORWARD_TRANSPORT, defaultTransports } from "../../transports/default-transports.js";
 import { VERSION } from "../../version.js";
 import type { CliIO } from "../io.js";
 
@@ -53,6 +53,7 @@ export async function daemonCommand(flags: DaemonFlags, io: CliIO): Promise<numb
   const hostsFile = String(flags.hostsFile ?? "/etc/hosts");
   await checkWritable(hostsFile);
   const kubeConfig = loadKubeConfig(flags.kubeconfig, flags.context, io.env);
+  const transport = defaultTransports(kubeConfig).get("forward", DEFAULT_FORWARD_TRANSPORT);
   const stateDir = resolveStateDir(flags.stateDir, io.env);
   ensureStateDir(stateDir);
   const lock = await acquireDaemonLock(stateDir);
@@ -67,7 +68,7 @@ export async function daemonCommand(flags: DaemonFlags, io: CliIO): Promise<numb
     });
     const daemon = new Daemon({
       watchPort: new KubeWatchPort(kubeConfig),
-      transport: new KubePortForwardTransport(kubeConfig),
+      transport,
       store,
       hosts,
       hostsFile,
