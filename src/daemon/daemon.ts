@@ -54,6 +54,7 @@ export class Daemon implements DaemonCore {
   private readonly skipped = new Map<string, { namespace: string; name: string; reason: string }>();
   private readonly problems = new Map<string, { resource: string; message: string; since: number }>();
   private readonly changeListeners = new Set<() => void>();
+  private readonly listenFailures = new Map<string, string>();
   private readonly allocator: IpAllocator;
   private readonly loopback: LoopbackAliases;
   private subscription: Subscription | undefined;
@@ -174,9 +175,13 @@ export class Daemon implements DaemonCore {
           await this.loopback.add(spec.ip);
           await unit.start();
           this.units.set(key, unit);
+          this.listenFailures.delete(key);
           unit.onStateChange(() => this.notify());
         } catch (error) {
-          this.record(`tunnel:${key}`, { type: "tunnel.stopped", data: { service: key, reason: `cannot listen on ${spec.ip}: ${(error as Error).message}` } });
+          // Retried on every pass; recorded only when the reason changes, so the log is not flooded.
+          const reason = `cannot listen on ${spec.ip}: ${(error as Error).message}`;
+          if (this.listenFailures.get(key) !== reason) this.record(`tunnel:${key}`, { type: "tunnel.stopped", data: { service: key, reason } });
+          this.listenFailures.set(key, reason);
         }
       }),
     );
