@@ -17,3 +17,8 @@ export class LocError extends Error {
     return `loc: ${this.message} (hint: ${this.hint})`;
   }
 }
+
+/** The `code` of a Node system error (`ENOENT`, `EACCES`, …), or "" for anything else. */
+export function errorCode(error: unknown): string {
+  return typeof error === "object" && error !== null && "code" in error ? String(error.code) : "";
+}

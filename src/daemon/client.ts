@@ -1,7 +1,6 @@
 import { createConnection } from "node:net";
 import { join } from "node:path";
-import { LocError } from "../errors.js";
-import { errorCode } from "../hosts/lock.js";
+import { errorCode, LocError } from "../errors.js";
 import { SOCKET_FILE, type DaemonRequest, type DaemonStatus } from "./api.js";
 
 export interface ClientOptions {

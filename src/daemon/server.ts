@@ -1,7 +1,6 @@
 import { chmodSync, statSync, unlinkSync } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
-import { LocError } from "../errors.js";
-import { errorCode } from "../hosts/lock.js";
+import { errorCode, LocError } from "../errors.js";
 import type { DaemonCore, DaemonResponse } from "./api.js";
 import { daemonSocketPath } from "./client.js";
 

@@ -2,10 +2,10 @@ import * as fsp from "node:fs/promises";
 import { constants } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { basename, dirname, join } from "node:path";
-import { LocError } from "../errors.js";
+import { errorCode, LocError } from "../errors.js";
 import { parseHostsFile, renderHostsFile } from "./block.js";
 import type { HostEntry } from "./host-entry.js";
-import { errorCode, type LockOptions, withFileLock } from "./lock.js";
+import { type LockOptions, withFileLock } from "./lock.js";
 
 /** The file operations used on the hosts file and its directory; tests inject failures here. */
 export type HostsFs = Pick<typeof fsp, "access" | "open" | "readFile" | "realpath" | "rename" | "stat" | "unlink">;

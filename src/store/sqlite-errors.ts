@@ -1,8 +1,8 @@
-import { LocError } from "../errors.js";
+import { errorCode, LocError } from "../errors.js";
 
 /** Turns better-sqlite3's errors into one-line messages with a hint; other errors pass through. */
 export function translateSqliteError(error: unknown, path: string, busyTimeoutMs: number): unknown {
-  const code = (error as { code?: unknown }).code;
+  const code = errorCode(error);
   switch (code) {
     case "SQLITE_NOTADB":
       return new LocError(
