@@ -2,6 +2,7 @@ import { createConnection } from "node:net";
 import { join } from "node:path";
 import { errorCode, LocError } from "../errors.js";
 import { SOCKET_FILE, type DaemonRequest, type DaemonStatus } from "./api.js";
+import { lineReader } from "./lines.js";
 
 export interface ClientOptions {
   /** How long to wait for the daemon's first answer. */
@@ -66,7 +67,6 @@ function converse(
     if (signal?.aborted) return resolve();
     let answered = false;
     let settled = false;
-    let buffered = "";
     const socket = createConnection({ path });
     const finish = (error?: unknown) => {
       if (settled) return;
@@ -84,21 +84,18 @@ function converse(
     socket.on("connect", () => socket.write(JSON.stringify({ id: 1, method } satisfies DaemonRequest) + "\n"));
     socket.on("error", (error) => finish(answered ? daemonGone() : connectError(error, path)));
     socket.on("close", () => finish(daemonGone()));
-    socket.on("data", (chunk: string) => {
-      buffered += chunk;
-      for (let newline = buffered.indexOf("\n"); newline >= 0 && !settled; newline = buffered.indexOf("\n")) {
-        const line = buffered.slice(0, newline);
-        buffered = buffered.slice(newline + 1);
-        try {
-          const status = parseAnswer(line);
-          answered = true;
-          clearTimeout(timer);
-          if (!onStatus(status)) finish();
-        } catch (error) {
-          finish(error);
-        }
+    const lines = lineReader((line) => {
+      if (settled) return;
+      try {
+        const status = parseAnswer(line);
+        answered = true;
+        clearTimeout(timer);
+        if (!onStatus(status)) finish();
+      } catch (error) {
+        finish(error);
       }
     });
+    socket.on("data", (chunk: string) => lines.push(chunk));
   });
 }
 

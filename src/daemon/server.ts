@@ -3,6 +3,7 @@ import { createConnection, createServer, type Server, type Socket } from "node:n
 import { errorCode, LocError } from "../errors.js";
 import type { DaemonCore, DaemonResponse } from "./api.js";
 import { daemonSocketPath } from "./client.js";
+import { lineReader } from "./lines.js";
 
 export interface DaemonServer {
   readonly path: string;
@@ -92,20 +93,17 @@ function someoneAnswers(path: string): Promise<boolean> {
 /** One client: any number of requests, each answered on the same connection. */
 function serveConnection(socket: Socket, core: DaemonCore): void {
   const stopWatches: (() => void)[] = [];
-  let buffered = "";
+  const lines = lineReader((line) => {
+    if (line.trim()) handleRequest(line.trim());
+  });
   socket.setEncoding("utf8");
   // EPIPE/ECONNRESET from a client that went away: just drop it.
   socket.on("error", () => socket.destroy());
   socket.on("close", () => stopWatches.splice(0).forEach((stop) => stop()));
   socket.on("data", (chunk: string) => {
-    buffered += chunk;
-    for (let newline = buffered.indexOf("\n"); newline >= 0; newline = buffered.indexOf("\n")) {
-      const line = buffered.slice(0, newline).trim();
-      buffered = buffered.slice(newline + 1);
-      if (line) handleRequest(line);
-    }
-    if (buffered.length > MAX_LINE_CHARS) {
-      buffered = "";
+    lines.push(chunk);
+    if (lines.pending() > MAX_LINE_CHARS) {
+      lines.clear();
       send(socket, failure(0, `request longer than ${MAX_LINE_CHARS} characters`, "BAD_REQUEST"));
       socket.end();
     }
