@@ -88,7 +88,12 @@ export class Daemon implements DaemonCore {
   async stop(reason: string): Promise<void> {
     this.subscription?.unsubscribe();
     await this.running;
-    await Promise.all([...this.units.values()].map(async (unit) => (await unit.stop(reason), await this.loopback.remove(unit.spec.ip))));
+    await Promise.all(
+      [...this.units.values()].map(async (unit) => {
+        await unit.stop(reason);
+        await this.loopback.remove(unit.spec.ip);
+      }),
+    );
     this.units.clear();
     await this.config.hosts.remove();
     this.record("daemon", { type: "daemon.stopped", data: { pid: process.pid, reason } });

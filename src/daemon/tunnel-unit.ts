@@ -2,7 +2,7 @@ import type { Duplex } from "node:stream";
 import { createActor, fromPromise, type Actor } from "xstate";
 import { tunnelMachine } from "../actors/tunnel-machine.js";
 import type { BackoffPolicy } from "../kube/backoff.js";
-import type { ReadyEndpoint, TunnelPort } from "../kube/service-model.js";
+import { describePorts, type ReadyEndpoint, type TunnelPort } from "../kube/service-model.js";
 import type { NewEvent } from "../store/events.js";
 import type { ForwardTransport } from "../transports/transport.js";
 import { TunnelListener } from "../transports/tunnel-listener.js";
@@ -53,7 +53,7 @@ export class TunnelUnit {
   private readonly actor: Actor<typeof tunnelMachine>;
   private readonly listeners: TunnelListener[];
   private endpoints: ReadyEndpoint[] = [];
-  private state = "waitingForEndpoints";
+  /** Last recorded state and pod: a pod change within one step counts as a transition too. */
   private position = "waitingForEndpoints ";
   private since: number;
   private readonly now: () => number;
@@ -77,12 +77,9 @@ export class TunnelUnit {
   async start(): Promise<void> {
     await Promise.all(this.listeners.map((listener) => listener.listen()));
     this.actor.subscribe((snapshot) => {
-      // A pod change within one step (connecting → connecting to another pod) counts as a transition.
-      const state = String(snapshot.value);
-      const position = `${state} ${snapshot.context.pod ?? ""}`;
+      const position = `${String(snapshot.value)} ${snapshot.context.pod ?? ""}`;
       if (position === this.position) return;
       this.position = position;
-      this.state = state;
       this.since = this.now();
       this.recordState(snapshot.context);
       for (const listener of this.stateListeners) listener();
@@ -113,23 +110,31 @@ export class TunnelUnit {
 
   status(): TunnelStatus {
     const context = this.actor.getSnapshot().context;
-    const endpoint = this.endpoints.find((e) => e.pod === context.pod);
-    const [namespace = "", name = ""] = this.spec.key.split("/");
+    const { namespace, key } = this.spec;
     return {
-      key: this.spec.key,
+      key,
       namespace,
-      name: this.spec.key.split("/").slice(1).join("/") || name,
+      // `svc`, or `svc/pod` for a headless Service's pod.
+      name: key.slice(namespace.length + 1),
       state: this.state,
       reason: this.reason(context.error),
       pod: this.state === "waitingForEndpoints" ? "" : (context.pod ?? ""),
       ip: this.spec.ip,
-      ports: this.spec.ports.map((p) => `${p.port}->${endpoint?.podPorts[p.name] ?? "?"}/tcp`),
+      ports: this.describePorts(context.pod),
       names: this.spec.names,
       connections: this.listeners.reduce((n, l) => n + l.stats.openConnections, 0),
       bytesIn: this.listeners.reduce((n, l) => n + l.stats.bytesIn, 0),
       bytesOut: this.listeners.reduce((n, l) => n + l.stats.bytesOut, 0),
       since: this.since,
     };
+  }
+
+  private get state(): string {
+    return String(this.actor.getSnapshot().value);
+  }
+
+  private describePorts(pod: string | undefined): string[] {
+    return describePorts(this.spec.ports, this.endpoints.find((e) => e.pod === pod));
   }
 
   private get stream(): string {
@@ -149,7 +154,7 @@ export class TunnelUnit {
     const event: NewEvent | undefined =
       this.state === "waitingForEndpoints" ? { type: "tunnel.waitingForEndpoints", data: { service, reason: "no ready endpoints" } }
       : this.state === "connecting" ? { type: "tunnel.connecting", data: { service, pod, ip } }
-      : this.state === "forwarding" ? { type: "tunnel.forwarding", data: { service, pod, ip, ports: this.status().ports } }
+      : this.state === "forwarding" ? { type: "tunnel.forwarding", data: { service, pod, ip, ports: this.describePorts(context.pod) } }
       : this.state === "backingOff" ? { type: "tunnel.backingOff", data: { service, delayMs: context.retryInMs, error: context.error ?? "" } }
       : undefined;
     if (event) this.deps.record(this.stream, event);

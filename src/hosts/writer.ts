@@ -33,6 +33,8 @@ export class HostsFileWriter {
   private cancelTimer: (() => void) | undefined;
   private queue: Promise<void> = Promise.resolve();
   private writeCount = 0;
+  /** The entries the file is known to hold (written, or found already there), as text. */
+  private written: string | undefined;
   private readonly coalesceMs: number;
   private readonly schedule: Scheduler;
 
@@ -48,7 +50,10 @@ export class HostsFileWriter {
 
   /** Throws at once on an invalid IP or name, so a bad entry never reaches the timer. */
   update(entries: readonly HostEntry[]): void {
-    this.pending = normalizeEntries(entries);
+    const normalized = normalizeEntries(entries);
+    // Most daemon passes change endpoints, not names: nothing to write, so not even a re-read.
+    if (this.pending === undefined && entriesKey(normalized) === this.written) return;
+    this.pending = normalized;
     this.cancelTimer ??= this.schedule(() => {
       this.cancelTimer = undefined;
       this.drain().catch((error: unknown) => this.options.onError?.(error));
@@ -80,12 +85,18 @@ export class HostsFileWriter {
     this.pending = undefined;
     try {
       const outcome = await writeHostsEntries(this.options.path, entries, { fs: this.options.fs, lock: this.options.lock });
+      this.written = entriesKey(entries);
       if (outcome === "unchanged") return;
       this.writeCount++;
       this.options.onWrite?.(outcome, entries);
     } catch (error) {
+      this.written = undefined;
       this.pending ??= entries; // keep the desired state unless a newer update replaced it
       throw error;
     }
   }
+}
+
+function entriesKey(entries: readonly HostEntry[]): string {
+  return JSON.stringify(entries);
 }

@@ -108,8 +108,7 @@ function numericTarget(target: number | string | undefined): number | undefined 
   return target !== undefined && /^\d+$/.test(target) ? Number(target) : undefined;
 }
 
-/** `80->8080/tcp` for `loc list`. */
-export function describePorts(plan: ServicePlan, endpoint: ReadyEndpoint | undefined): string[] {
-  if (plan.kind === "skipped") return [];
-  return plan.ports.map((p) => `${p.port}->${endpoint?.podPorts[p.name] ?? "?"}/tcp`);
+/** `80->8080/tcp` (Service port → the endpoint's pod port) for `loc list` and history. */
+export function describePorts(ports: readonly TunnelPort[], endpoint: ReadyEndpoint | undefined): string[] {
+  return ports.map((p) => `${p.port}->${endpoint?.podPorts[p.name] ?? "?"}/tcp`);
 }

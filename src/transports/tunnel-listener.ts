@@ -1,6 +1,7 @@
 import net from "node:net";
 import { pipeline } from "node:stream/promises";
 import type { Duplex } from "node:stream";
+import { isLoopbackIPv4 } from "../hosts/host-entry.js";
 
 /** Traffic counters of one listener, read by `loc list`. */
 export interface ListenerStats {
@@ -80,6 +81,6 @@ export class TunnelListener {
   }
 }
 
-export function isLoopback(host: string): boolean {
-  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || host === "::1";
+function isLoopback(host: string): boolean {
+  return isLoopbackIPv4(host) || host === "::1";
 }

@@ -34,7 +34,7 @@ describe("planService", () => {
     expect(plan).toMatchObject({ kind: "clusterIP", ports: [{ name: "http", port: 80 }, { name: "admin", port: 9000 }], unsupportedPorts: ["53/udp"] });
     if (plan.kind === "skipped") throw new Error("unexpected");
     expect(plan.endpoints.map((e) => e.pod)).toEqual(["web-1", "web-2"]);
-    expect(describePorts(plan, plan.endpoints[0])).toEqual(["80->8080/tcp", "9000->9090/tcp"]);
+    expect(describePorts(plan.ports, plan.endpoints[0])).toEqual(["80->8080/tcp", "9000->9090/tcp"]);
     expect(sliceServiceKey(slice([], []))).toBe("shop/web");
   });
 

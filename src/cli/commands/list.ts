@@ -10,11 +10,6 @@ export interface ListFlags {
   watch?: boolean;
 }
 
-export interface ListIO extends CliIO {
-  /** `--watch` clears the screen between frames only on a terminal; elsewhere frames are separated by a blank line. */
-  stdoutIsTTY?: boolean;
-}
-
 export interface ListOptions extends ClientOptions {
   now?: () => number;
 }
@@ -22,7 +17,7 @@ export interface ListOptions extends ClientOptions {
 const CLEAR_SCREEN = "\x1b[2J\x1b[H";
 
 /** `loc list`: the running daemon's tunnels, once or (`--watch`) on every change until Ctrl-C. */
-export async function listCommand(flags: ListFlags, io: ListIO, options: ListOptions = {}): Promise<number> {
+export async function listCommand(flags: ListFlags, io: CliIO, options: ListOptions = {}): Promise<number> {
   const stateDir = resolveStateDir(flags.stateDir, io.env);
   const render = planRender(flags, io, options.now ?? Date.now);
   try {
@@ -37,7 +32,7 @@ export async function listCommand(flags: ListFlags, io: ListIO, options: ListOpt
 }
 
 /** Decides once how each status is printed: JSON document, NDJSON line, or a table frame. */
-function planRender(flags: ListFlags, io: ListIO, now: () => number): (status: DaemonStatus) => void {
+function planRender(flags: ListFlags, io: CliIO, now: () => number): (status: DaemonStatus) => void {
   if (flags.json) {
     return flags.watch
       ? (status) => io.stdout(JSON.stringify(status) + "\n")
