@@ -5,19 +5,9 @@ import { readFileSync } from "node:fs";
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { connect, createDeployment, createService, NotYet, restartApiServer, waitFor, type Kube } from "../cluster/helpers.js";
+import { ask } from "../helpers/ask.js";
 import { locEntries, startDaemonProcess, USER_HOSTS, type DaemonProcess } from "./fixtures/daemon-process.js";
 import { createTwentyServices, type PortExpectation, type TwentyServices } from "./fixtures/twenty-services.js";
-
-/** Sends `payload` to ip:port and resolves with the first reply. */
-function ask(ip: string, port: number, payload: string, timeoutMs = 10_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: ip, port }, () => socket.write(payload));
-    socket.setTimeout(timeoutMs, () => (socket.destroy(), reject(new Error(`no reply from ${ip}:${port}`))));
-    socket.once("data", (data) => (resolve(data.toString()), socket.destroy()));
-    socket.once("error", reject);
-    socket.once("close", () => reject(new Error(`${ip}:${port} closed without a reply`)));
-  });
-}
 
 /** What a hosts name must reach, by parsing it back to service (or pod) and namespace. */
 function expectationFor(name: string, world: TwentyServices): PortExpectation[] | undefined {

@@ -1,16 +1,9 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { runCli } from "../../src/cli/program.js";
 import { acquireDaemonLock } from "../../src/daemon/single-instance.js";
+import { loc } from "../helpers/run-cli.js";
 import { tempDir } from "../helpers/temp.js";
-
-async function loc(args: string[], env: NodeJS.ProcessEnv = {}) {
-  let stdout = "";
-  let stderr = "";
-  const code = await runCli(args, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), env, signal: new AbortController().signal });
-  return { code, stdout, stderr };
-}
 
 /** A state dir, a hosts file and a kubeconfig pointing at nothing (no command here gets that far). */
 function setup() {

@@ -1,4 +1,3 @@
-import net from "node:net";
 import { Duplex } from "node:stream";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { HostEntry } from "../../src/hosts/host-entry.js";
@@ -8,6 +7,7 @@ import { MemoryCluster } from "../../src/kube/memory-cluster.js";
 import type { ServiceObject } from "../../src/kube/service-model.js";
 import { MemoryEventStore } from "../../src/store/memory-store.js";
 import type { ForwardTransport, PodTarget } from "../../src/transports/transport.js";
+import { ask } from "../helpers/ask.js";
 
 const SERVICES = "/api/v1/services";
 const SLICES = "/apis/discovery.k8s.io/v1/endpointslices";
@@ -73,14 +73,6 @@ function startDaemon(cluster: MemoryCluster, store = new MemoryEventStore(), ran
   return { daemon, writes, store };
 }
 
-function send(ip: string, port: number, text: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, ip, () => socket.write(text));
-    socket.once("data", (data) => (resolve(data.toString()), socket.destroy()));
-    socket.once("error", reject);
-  });
-}
-
 describe("Daemon (in-memory cluster twin)", () => {
   it("tunnels each service on its own IP with its names, resolves named ports, skips ExternalName and kube-system", async () => {
     const cluster = new MemoryCluster();
@@ -98,7 +90,7 @@ describe("Daemon (in-memory cluster twin)", () => {
     expect(tunnel).toMatchObject({ key: "shop/web", pod: "web-1", ip: "127.77.0.1", ports: ["18080->8080/tcp"] });
     expect(writes.at(-1)).toEqual([{ ip: "127.77.0.1", names: ["web", "web.shop", "web.shop.svc", "web.shop.svc.cluster.local"] }]);
     expect(daemon.status().skipped).toEqual([{ namespace: "shop", name: "ext", reason: expect.stringMatching(/^ExternalName/) }]);
-    expect(await send("127.77.0.1", 18080, "hello")).toBe("web-1:8080|hello");
+    expect(await ask("127.77.0.1", 18080, "hello")).toBe("web-1:8080|hello");
     expect(store.read({ service: "shop/web" }).map((e) => e.type)).toEqual(["address.assigned", "tunnel.waitingForEndpoints", "tunnel.connecting", "tunnel.forwarding"]);
   });
 
@@ -110,7 +102,7 @@ describe("Daemon (in-memory cluster twin)", () => {
     await vi.waitFor(() => expect(daemon.status().tunnels[0]).toMatchObject({ state: "forwarding", pod: "web-1" }));
     cluster.upsert(SLICES, slice("shop", "web", [{ pod: "web-1", ready: false }, { pod: "web-2" }], [{ port: 8080 }]));
     await vi.waitFor(() => expect(daemon.status().tunnels[0]).toMatchObject({ state: "forwarding", pod: "web-2" }));
-    expect(await send("127.77.0.1", 18081, "x")).toBe("web-2:8080|x");
+    expect(await ask("127.77.0.1", 18081, "x")).toBe("web-2:8080|x");
     cluster.upsert(SLICES, slice("shop", "web", [], [{ port: 8080 }]));
     await vi.waitFor(() => expect(daemon.status().tunnels[0]).toMatchObject({ state: "waitingForEndpoints", reason: "no ready endpoints" }));
     const story = store.read({ service: "shop/web" }).map((e) => (e.known && "pod" in e.data ? `${e.type} ${e.data.pod}` : e.type));
@@ -130,7 +122,7 @@ describe("Daemon (in-memory cluster twin)", () => {
     const names = first.writes.at(-1)?.flatMap((e) => e.names) ?? [];
     expect(names).toContain("db-1.db.data.svc.cluster.local");
     await vi.waitFor(() => expect(first.daemon.status().tunnels.every((t) => t.state === "forwarding")).toBe(true));
-    expect(await send(ips["data/db/db-1"] ?? "", 15432, "q")).toBe("db-1:5432|q");
+    expect(await ask(ips["data/db/db-1"] ?? "", 15432, "q")).toBe("db-1:5432|q");
     await first.daemon.stop("restart");
     daemons.splice(0);
     expect(first.writes.at(-1)).toEqual([]);

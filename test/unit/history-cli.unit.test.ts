@@ -4,23 +4,11 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { runCli } from "../../src/cli/program.js";
 import type { NewEvent } from "../../src/store/events.js";
 import { openStateStore } from "../../src/store/open-store.js";
 import { finished, spawnLoc, spawnScript, waitForOutput } from "../helpers/loc-process.js";
+import { loc } from "../helpers/run-cli.js";
 import { tempDir } from "../helpers/temp.js";
-
-async function loc(args: string[], env: NodeJS.ProcessEnv = {}) {
-  let stdout = "";
-  let stderr = "";
-  const code = await runCli(args, {
-    stdout: (t) => (stdout += t),
-    stderr: (t) => (stderr += t),
-    env,
-    signal: new AbortController().signal,
-  });
-  return { code, stdout, stderr };
-}
 
 /** Content hash plus the dir listing: proves a failed command left the state dir as it was. */
 function snapshot(dir: string, only?: string): string {
