@@ -21,6 +21,7 @@ const SUMMARIES: Summarizers = {
   "expose.intent": (d) =>
     `${d.service}: will ${d.action} ${d.target}${d.original ? ` (was ${JSON.stringify(d.original)})` : ""}`,
   "expose.outcome": (d) => `${d.service}: ${d.action} ${d.target} ${d.ok ? "done" : `FAILED: ${d.error ?? "unknown error"}`}`,
+  "expose.step": (d) => `${d.service}: ${d.step}${d.detail ? ` (${d.detail})` : ""}`,
   "expose.active": (d) => `${d.service} → pod ${d.pod}, ${d.ports.join(", ")}`,
   "expose.warning": (d) => `${d.service}: ${d.message}`,
   "expose.failed": (d) => `${d.service}: ${d.error}`,

@@ -1,6 +1,7 @@
 import { cac } from "cac";
 import { LocError } from "../errors.js";
 import { daemonCommand, DEFAULT_IP_RANGE, type DaemonFlags } from "./commands/daemon.js";
+import { exposeCommand, type ExposeFlags } from "./commands/expose.js";
 import { historyCommand, type HistoryFlags } from "./commands/history.js";
 import { listCommand, type ListFlags } from "./commands/list.js";
 import type { CliIO } from "./io.js";
@@ -46,6 +47,26 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .example("sudo loc daemon -n shop -n payments")
     .action((flags: DaemonFlags) => {
       result = daemonCommand(flags, io);
+    });
+
+  cli
+    .command("expose [ns/svc]", "Send a Service's cluster traffic to this machine (through the running daemon) until Ctrl-C")
+    .option("--transport <name>", "How traffic reaches this machine", { default: "ssh" })
+    .option("--map <local:remote>", "Send the Service's port REMOTE (port, target port or name) to local port LOCAL; repeatable (default: same port)", { type: [String] })
+    .option("--stop", "Stop a running expose of this Service and put the cluster back")
+    .option("-d, --detach", "Return once active; the daemon keeps the expose until --stop or shutdown")
+    .option("--json", "Print NDJSON, one step per line")
+    .option("--image <ref>", "Proxy pod image with OpenSSH's sshd (default: lscr.io/linuxserver/openssh-server:latest)")
+    .option("--ssh-user <name>", "User sshd runs as in the proxy pod (default: abc)")
+    .option("--run-as-user <uid>", "That user's uid (default: 911)")
+    .option("--ssh-port <port>", "Port sshd listens on in the proxy pod (default: 2222)")
+    .option("--ready-timeout <duration>", "How long the proxy pod may take to be Ready (default: 60s)")
+    .option("--connect-timeout <duration>", "How long the first connection may take (default: 60s)")
+    .option("--overrides <json>", "A partial Pod merged into the proxy pod, e.g. nodeSelector or tolerations")
+    .example("loc expose shop/web --map 3000:8080")
+    .example("loc expose --stop shop/web")
+    .action((ref: string | undefined, flags: ExposeFlags) => {
+      result = exposeCommand(ref, flags, io);
     });
 
   cli

@@ -1,3 +1,5 @@
+import type { ExposeStatus } from "../expose/session.js";
+import type { ExposeMessage, ExposeParams, ExposeService } from "./expose-api.js";
 import type { TunnelStatus } from "./tunnel-unit.js";
 
 /** The daemon's status as `loc list` shows it. */
@@ -12,6 +14,8 @@ export interface DaemonStatus {
   skipped: { namespace: string; name: string; reason: string }[];
   /** Watch trouble the daemon is retrying through; empty when all watches are healthy. */
   watchProblems: { resource: string; message: string; since: number }[];
+  /** Services sent to this machine (`loc expose`). */
+  exposes: ExposeStatus[];
 }
 
 /** What the daemon's core offers to its socket server. */
@@ -19,15 +23,22 @@ export interface DaemonCore {
   status(): DaemonStatus;
   /** Emits whenever the status may have changed (at most a few times a second). */
   onChange(listener: () => void): () => void;
+  /** Absent when this daemon cannot expose (no cluster write access configured). */
+  exposes?: ExposeService;
 }
 
 /** Requests over the unix socket, one JSON object per line. */
-export type DaemonRequest = { id: number; method: "status" } | { id: number; method: "watchStatus" };
+export type DaemonRequest =
+  | { id: number; method: "status" }
+  | { id: number; method: "watchStatus" }
+  | { id: number; method: "expose"; params: ExposeParams }
+  | { id: number; method: "unexpose"; params: { service: string } };
 
 /** Responses, one JSON object per line; `watchStatus` gets one `status` message per change. */
 export type DaemonResponse =
   | { id: number; ok: true; status: DaemonStatus }
-  | { id: number; ok: false; error: { message: string; hint: string; code: string } };
+  | { id: number; ok: false; error: { message: string; hint: string; code: string } }
+  | ExposeMessage;
 
 export const SOCKET_FILE = "daemon.sock";
 export const LOCK_FILE = "daemon.lock";

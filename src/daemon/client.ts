@@ -34,8 +34,8 @@ export function daemonSocketPath(stateDir: string): string {
 /** Asks the running daemon for its status once. Rejects with the signal's reason if aborted first. */
 export async function requestStatus(stateDir: string, signal?: AbortSignal, options: ClientOptions = {}): Promise<DaemonStatus> {
   let answer: DaemonStatus | undefined;
-  await converse(stateDir, "status", signal, options, (status) => {
-    answer = status;
+  await converse(stateDir, { id: 1, method: "status" }, signal, options, (line) => {
+    answer = parseAnswer(line);
     return false;
   });
   if (answer === undefined) throw signal?.reason ?? new Error("status request ended without an answer");
@@ -47,19 +47,28 @@ export async function requestStatus(stateDir: string, signal?: AbortSignal, opti
  * (resolves) or the daemon goes away (rejects with a LocError).
  */
 export function watchStatus(stateDir: string, onStatus: (status: DaemonStatus) => void, signal: AbortSignal, options: ClientOptions = {}): Promise<void> {
-  return converse(stateDir, "watchStatus", signal, options, (status) => {
-    onStatus(status);
+  return converse(stateDir, { id: 1, method: "watchStatus" }, signal, options, (line) => {
+    onStatus(parseAnswer(line));
     return true;
   });
 }
 
-/** Sends one request and feeds each status answer to `onStatus` until it returns false. */
-function converse(
+/** An open conversation: more requests can be sent on it while answers stream in. */
+export interface Conversation {
+  send(request: DaemonRequest): void;
+}
+
+/**
+ * Sends one request and feeds each answer line to `onLine` until it returns false (resolves), the
+ * signal aborts (resolves) or the daemon goes away (rejects with a LocError). `onLine` may throw to
+ * end the conversation with that error.
+ */
+export function converse(
   stateDir: string,
-  method: DaemonRequest["method"],
+  request: DaemonRequest,
   signal: AbortSignal | undefined,
   options: ClientOptions,
-  onStatus: (status: DaemonStatus) => boolean,
+  onLine: (line: string, conversation: Conversation) => boolean,
 ): Promise<void> {
   const timeoutMs = options.answerTimeoutMs ?? ANSWER_TIMEOUT_MS;
   return new Promise((resolve, reject) => {
@@ -68,6 +77,7 @@ function converse(
     let answered = false;
     let settled = false;
     const socket = createConnection({ path });
+    const conversation: Conversation = { send: (next) => socket.writable && socket.write(JSON.stringify(next) + "\n") };
     const finish = (error?: unknown) => {
       if (settled) return;
       settled = true;
@@ -81,16 +91,15 @@ function converse(
     const timer = setTimeout(() => finish(noAnswer(path, timeoutMs)), timeoutMs);
     signal?.addEventListener("abort", onAbort, { once: true });
     socket.setEncoding("utf8");
-    socket.on("connect", () => socket.write(JSON.stringify({ id: 1, method } satisfies DaemonRequest) + "\n"));
+    socket.on("connect", () => conversation.send(request));
     socket.on("error", (error) => finish(answered ? daemonGone() : connectError(error, path)));
     socket.on("close", () => finish(daemonGone()));
     const lines = lineReader((line) => {
       if (settled) return;
       try {
-        const status = parseAnswer(line);
         answered = true;
         clearTimeout(timer);
-        if (!onStatus(status)) finish();
+        if (!onLine(line, conversation)) finish();
       } catch (error) {
         finish(error);
       }
@@ -99,7 +108,8 @@ function converse(
   });
 }
 
-function parseAnswer(line: string): DaemonStatus {
+/** Throws the daemon's refusal (`ok: false`) as a LocError; returns the answer's fields otherwise. */
+export function answerFields(line: string): Record<string, unknown> {
   let answer: unknown;
   try {
     answer = JSON.parse(line);
@@ -109,13 +119,22 @@ function parseAnswer(line: string): DaemonStatus {
   const fields = typeof answer === "object" && answer !== null ? (answer as Record<string, unknown>) : {};
   if (fields.ok === false && typeof fields.error === "object" && fields.error !== null) {
     const { message, hint, code } = fields.error as Record<string, unknown>;
-    throw new LocError(`the loc daemon refused: ${String(message)}`, String(hint), String(code));
+    throw new LocError(String(message), String(hint), String(code));
   }
+  return fields;
+}
+
+function parseAnswer(line: string): DaemonStatus {
+  const fields = answerFields(line);
   const status = fields.status as Partial<DaemonStatus> | undefined;
   if (fields.ok !== true || !Array.isArray(status?.tunnels) || !Array.isArray(status.skipped) || !Array.isArray(status.watchProblems)) {
-    throw new LocError("the loc daemon sent an answer this loc cannot read", "is the daemon running the same loc version? restart it with: sudo loc daemon", "DAEMON_PROTOCOL");
+    throw protocolError();
   }
-  return status as DaemonStatus;
+  return { ...status, exposes: status.exposes ?? [] } as DaemonStatus;
+}
+
+export function protocolError(): LocError {
+  return new LocError("the loc daemon sent an answer this loc cannot read", "is the daemon running the same loc version? restart it with: sudo loc daemon", "DAEMON_PROTOCOL");
 }
 
 function connectError(error: Error, path: string): LocError | Error {

@@ -9,6 +9,7 @@ import { ANY_VERSION, type EventStore } from "../store/event-store.js";
 import type { NewEvent } from "../store/events.js";
 import type { ForwardTransport } from "../transports/transport.js";
 import type { DaemonCore, DaemonStatus } from "./api.js";
+import type { ExposeManager } from "./expose-manager.js";
 import { IpAllocator, type LoopbackRange } from "./ip-allocator.js";
 import { loopbackAliasesFor, type LoopbackAliases } from "./loopback-aliases.js";
 import { collections, describeScope, inScope, type WatchScope } from "./scope.js";
@@ -35,6 +36,8 @@ export interface DaemonConfig {
   /** The machine's own hostname: never handed out as a short name. */
   reservedNames?: string[];
   log?: (line: string) => void;
+  /** Sessions of `loc expose`; stopped (and undone) first when the daemon stops. */
+  exposes?: ExposeManager;
 }
 
 interface Desired {
@@ -85,7 +88,12 @@ export class Daemon implements DaemonCore {
     );
   }
 
+  get exposes(): ExposeManager | undefined {
+    return this.config.exposes;
+  }
+
   async stop(reason: string): Promise<void> {
+    await this.config.exposes?.stopAll(reason);
     this.subscription?.unsubscribe();
     await this.running;
     await Promise.all(
@@ -108,6 +116,7 @@ export class Daemon implements DaemonCore {
       tunnels: [...this.units.values()].map((unit) => unit.status()),
       skipped: [...this.skipped.values()],
       watchProblems: [...this.problems.values()],
+      exposes: this.config.exposes?.statuses() ?? [],
     };
   }
 
@@ -258,7 +267,8 @@ export class Daemon implements DaemonCore {
     }
   }
 
-  private notify(): void {
+  /** Something in the status changed (also called by the expose sessions). */
+  notify(): void {
     for (const listener of this.changeListeners) listener();
   }
 }

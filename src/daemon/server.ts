@@ -3,6 +3,8 @@ import { createConnection, createServer, type Server, type Socket } from "node:n
 import { errorCode, LocError } from "../errors.js";
 import type { DaemonCore, DaemonResponse } from "./api.js";
 import { daemonSocketPath } from "./client.js";
+import type { ExposeParams } from "./expose-api.js";
+import { serveExpose, serveUnexpose, type Connection } from "./expose-handlers.js";
 import { lineReader } from "./lines.js";
 
 export interface DaemonServer {
@@ -93,6 +95,7 @@ function someoneAnswers(path: string): Promise<boolean> {
 /** One client: any number of requests, each answered on the same connection. */
 function serveConnection(socket: Socket, core: DaemonCore): void {
   const stopWatches: (() => void)[] = [];
+  const connection: Connection = { send: (response) => send(socket, response), onClose: (cleanup) => stopWatches.push(cleanup) };
   const lines = lineReader((line) => {
     if (line.trim()) handleRequest(line.trim());
   });
@@ -121,7 +124,18 @@ function serveConnection(socket: Socket, core: DaemonCore): void {
     const id = typeof fields.id === "number" ? fields.id : 0;
     if (fields.method === "status") send(socket, statusResponse(core, id));
     else if (fields.method === "watchStatus") stopWatches.push(watchThrottled(socket, core, id));
+    else if (fields.method === "expose" || fields.method === "unexpose") serveExposeMethod(id, fields.method, fields.params);
     else send(socket, failure(id, `unknown method ${JSON.stringify(fields.method ?? null)}`, "UNKNOWN_METHOD"));
+  }
+
+  function serveExposeMethod(id: number, method: "expose" | "unexpose", params: unknown): void {
+    const fields = typeof params === "object" && params !== null ? (params as Record<string, unknown>) : {};
+    try {
+      if (method === "expose") serveExpose(connection, core.exposes, id, fields as unknown as ExposeParams);
+      else serveUnexpose(connection, core.exposes, id, String(fields.service));
+    } catch (error) {
+      send(socket, refusal(id, error));
+    }
   }
 }
 
@@ -161,6 +175,13 @@ function statusResponse(core: DaemonCore, id: number): DaemonResponse {
     const message = error instanceof Error ? error.message : String(error);
     return { id, ok: false, error: { message: `the daemon could not build its status: ${message}`, hint: "this is a bug in loc, please report it", code: "INTERNAL" } };
   }
+}
+
+/** A LocError is the user's to fix and keeps its hint; anything else is a bug. */
+function refusal(id: number, error: unknown): DaemonResponse {
+  if (error instanceof LocError) return { id, ok: false, error: { message: error.message, hint: error.hint, code: error.code } };
+  const message = error instanceof Error ? error.message : String(error);
+  return { id, ok: false, error: { message: `the daemon failed: ${message}`, hint: "this is a bug in loc, please report it", code: "INTERNAL" } };
 }
 
 /** Request errors carry the id when it could be read, else 0. */

@@ -24,7 +24,8 @@ export interface EventPayloads {
   "tunnel.stopped": { service: string; reason: string };
   "expose.requested": { service: string; transport: string; owner: string; ports: string[] };
   "expose.intent": { service: string; action: string; target: string; original?: Record<string, unknown> };
-  "expose.outcome": { service: string; action: string; target: string; ok: boolean; error?: string };
+  "expose.outcome": { service: string; action: string; target: string; ok: boolean; error?: string; result?: Record<string, unknown> };
+  "expose.step": { service: string; step: string; detail?: string };
   "expose.active": { service: string; pod: string; ports: string[] };
   "expose.warning": { service: string; message: string };
   "expose.failed": { service: string; error: string };
@@ -49,7 +50,8 @@ const SHAPES: { [T in EventType]: Record<keyof EventPayloads[T], FieldKind> } = 
   "tunnel.stopped": { service: "string", reason: "string" },
   "expose.requested": { service: "string", transport: "string", owner: "string", ports: "array" },
   "expose.intent": { service: "string", action: "string", target: "string", original: "object?" },
-  "expose.outcome": { service: "string", action: "string", target: "string", ok: "boolean", error: "string?" },
+  "expose.outcome": { service: "string", action: "string", target: "string", ok: "boolean", error: "string?", result: "object?" },
+  "expose.step": { service: "string", step: "string", detail: "string?" },
   "expose.active": { service: "string", pod: "string", ports: "array" },
   "expose.warning": { service: "string", message: "string" },
   "expose.failed": { service: "string", error: "string" },

@@ -25,6 +25,8 @@ function phaseOf(event: StoredEvent & { known: true }, previous: string): string
     case "expose.intent":
     case "expose.outcome":
       return "applying";
+    case "expose.step":
+      return event.data.step;
     case "expose.warning":
     case "watch.failed":
     case "watch.relisted":

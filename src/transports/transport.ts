@@ -17,3 +17,65 @@ export interface ForwardTransport {
   readonly name: string;
   open(target: PodTarget, signal?: AbortSignal): Promise<Duplex>;
 }
+
+/** One remote port on the proxy side and where its connections go on the laptop. */
+export interface ReverseForward {
+  /** The port the proxy pod listens on (the Service's target port). */
+  remotePort: number;
+  localHost: string;
+  localPort: number;
+}
+
+export interface ReverseStats {
+  /** Connections accepted since the session started. */
+  connections: number;
+  openConnections: number;
+  /** Bytes from the cluster to the laptop. */
+  bytesIn: number;
+  /** Bytes from the laptop to the cluster. */
+  bytesOut: number;
+}
+
+/** A live reverse session; never persisted, reopened by the saga after a loss. */
+export interface ReverseSession {
+  readonly stats: ReverseStats;
+  /** Resolves with the reason when the session ends by itself (transport lost); never rejects. */
+  readonly lost: Promise<Error>;
+  /** Ends the session and every connection it carries. */
+  close(): Promise<void>;
+}
+
+/** What the proxy pod needs from a reverse transport: its server's config and credentials. */
+export interface ProxySide {
+  /** The port the proxy's server listens on inside the pod. */
+  port: number;
+  /** Files for the session's Secret (file name → content), mounted at `mountPath` in the pod. */
+  secretFiles: Record<string, string>;
+  mountPath: string;
+  /** The container command that starts the server with those files. */
+  command: string[];
+  /** Public, safe to show and record: e.g. the pinned host key's SHA256 fingerprint. */
+  fingerprint: string;
+}
+
+export interface ReversePlanOptions {
+  /** The user the proxy's server runs as and the client logs in as. */
+  user: string;
+  port: number;
+}
+
+/**
+ * One expose session's transport: `prepare` makes fresh per-session credentials (they live only in
+ * this object and in the cluster Secret); `connect` reaches the proxy pod and opens the forwards.
+ */
+export interface ReversePlan {
+  readonly proxy: ProxySide;
+  connect(target: { namespace: string; pod: string }, forwards: ReverseForward[], signal?: AbortSignal): Promise<ReverseSession>;
+}
+
+/** Carries cluster traffic for a Service back to the laptop (`loc expose --transport NAME`). */
+export interface ReverseTransport {
+  readonly kind: "reverse";
+  readonly name: string;
+  prepare(options: ReversePlanOptions): ReversePlan;
+}

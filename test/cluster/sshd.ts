@@ -2,7 +2,7 @@
 // stands in for the SSH server of a cluster-side gateway in tests of SSH remote forwarding.
 import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -16,6 +16,13 @@ export const sshdBinary = process.env.LOC_SSHD ?? "/usr/sbin/sshd";
 export interface SshdOptions {
   /** Contents of the authorized_keys file (OpenSSH public key lines). */
   authorizedKeys: string;
+  /** OpenSSH private key text to use as the host key instead of a freshly generated one. */
+  hostKeyPrivate?: string;
+  /**
+   * Extra sshd_config lines. They go first: sshd keeps the first value it reads for a keyword, so
+   * these override the defaults below (Match blocks are not supported here).
+   */
+  configLines?: string[];
 }
 
 export interface Sshd {
@@ -27,7 +34,7 @@ export interface Sshd {
   stop(): Promise<void>;
 }
 
-export async function startSshd({ authorizedKeys }: SshdOptions): Promise<Sshd> {
+export async function startSshd({ authorizedKeys, hostKeyPrivate, configLines = [] }: SshdOptions): Promise<Sshd> {
   if (!existsSync(sshdBinary)) {
     throw new Error(
       `sshd not found at ${sshdBinary}: install OpenSSH server (Debian/Ubuntu: apt-get install -y openssh-server) ` +
@@ -39,8 +46,15 @@ export async function startSshd({ authorizedKeys }: SshdOptions): Promise<Sshd> 
 
   const dir = await mkdtemp(path.join(os.tmpdir(), "loc-sshd-"));
   const hostKey = path.join(dir, "host_ed25519");
-  await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "loc-test-sshd", "-f", hostKey]);
-  const hostKeyPublic = (await readFile(`${hostKey}.pub`, "utf8")).trim();
+  let hostKeyPublic: string;
+  if (hostKeyPrivate === undefined) {
+    await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "loc-test-sshd", "-f", hostKey]);
+    hostKeyPublic = (await readFile(`${hostKey}.pub`, "utf8")).trim();
+  } else {
+    await writeFile(hostKey, hostKeyPrivate.endsWith("\n") ? hostKeyPrivate : `${hostKeyPrivate}\n`, { mode: 0o600 });
+    // The public half as OpenSSH itself reads it from the private key.
+    hostKeyPublic = (await run("ssh-keygen", ["-y", "-f", hostKey])).stdout.trim();
+  }
   const authorizedKeysFile = path.join(dir, "authorized_keys");
   await writeFile(authorizedKeysFile, authorizedKeys.endsWith("\n") ? authorizedKeys : `${authorizedKeys}\n`, {
     mode: 0o600,
@@ -51,6 +65,7 @@ export async function startSshd({ authorizedKeys }: SshdOptions): Promise<Sshd> 
   await writeFile(
     config,
     [
+      ...configLines,
       `ListenAddress 127.0.0.1:${port}`,
       `HostKey ${hostKey}`,
       `PidFile ${path.join(dir, "sshd.pid")}`,
@@ -76,7 +91,17 @@ export async function startSshd({ authorizedKeys }: SshdOptions): Promise<Sshd> 
   child.stderr.setEncoding("utf8").on("data", (chunk: string) => (log += chunk));
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const stop = async () => {
+    // sshd forks a process per connection that outlives the listener; end those too, so stopping
+    // sshd ends its sessions the way a proxy pod's death does.
+    const sessions = child.pid === undefined ? [] : await descendants(child.pid);
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+    for (const pid of sessions) {
+      try {
+        process.kill(pid, "SIGTERM");
+      } catch {
+        // already gone
+      }
+    }
     await exited;
     await rm(dir, { recursive: true, force: true });
   };
@@ -97,8 +122,29 @@ export async function startSshd({ authorizedKeys }: SshdOptions): Promise<Sshd> 
   return { port, hostKeyPublic, log: () => log, stop };
 }
 
+/** The processes below `root` (Linux /proc; none elsewhere), children before grandchildren. */
+async function descendants(root: number): Promise<number[]> {
+  const parents = new Map<number, number>();
+  const entries = await readdir("/proc").catch(() => [] as string[]);
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, "utf8").catch(() => "");
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ")".
+    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    if (Number.isInteger(ppid)) parents.set(Number(entry), ppid);
+  }
+  const found: number[] = [];
+  let frontier = [root];
+  while (frontier.length > 0) {
+    const next = [...parents].filter(([, ppid]) => frontier.includes(ppid)).map(([pid]) => pid);
+    found.push(...next);
+    frontier = next;
+  }
+  return found;
+}
+
 /** Asks the kernel for a free port; sshd needs a concrete port in its config. */
-async function freeLoopbackPort(): Promise<number> {
+export async function freeLoopbackPort(): Promise<number> {
   const server = net.createServer();
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

@@ -19,7 +19,7 @@ afterEach(async () => {
 });
 
 function sampleStatus(overrides: Partial<DaemonStatus> = {}): DaemonStatus {
-  return { pid: 4242, startedAt: 1_000, scope: "all namespaces", hostsFile: "/etc/hosts", tunnels: [], skipped: [], watchProblems: [], ...overrides };
+  return { pid: 4242, startedAt: 1_000, scope: "all namespaces", hostsFile: "/etc/hosts", tunnels: [], skipped: [], watchProblems: [], exposes: [], ...overrides };
 }
 
 /** A DaemonCore whose status the test sets; counts subscribers to prove watches end. */
@@ -220,7 +220,7 @@ describe("daemon socket server", () => {
     const core: DaemonCore = { status: () => { throw new Error("projection broke"); }, onChange: () => () => undefined };
     await serve(dir, core);
     const error = await rejection(requestStatus(dir));
-    expect(error.message).toBe("the loc daemon refused: the daemon could not build its status: projection broke");
+    expect(error.message).toBe("the daemon could not build its status: projection broke");
     expect(error.code).toBe("INTERNAL");
   });
 

@@ -28,6 +28,7 @@ const STATUS: DaemonStatus = {
   ],
   skipped: [{ namespace: "shop", name: "legacy", reason: "ExternalName" }],
   watchProblems: [],
+  exposes: [],
 };
 
 /** An in-process CLI io capturing output; `abort` plays Ctrl-C. */

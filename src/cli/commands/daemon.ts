@@ -1,5 +1,6 @@
 import { hostname } from "node:os";
 import { Daemon } from "../../daemon/daemon.js";
+import { ExposeManager } from "../../daemon/expose-manager.js";
 import { parseLoopbackRange } from "../../daemon/ip-allocator.js";
 import type { WatchScope } from "../../daemon/scope.js";
 import { serveDaemon } from "../../daemon/server.js";
@@ -7,6 +8,8 @@ import { acquireDaemonLock } from "../../daemon/single-instance.js";
 import { LocError } from "../../errors.js";
 import { checkWritable } from "../../hosts/hosts-io.js";
 import { HostsFileWriter } from "../../hosts/writer.js";
+import { ownerId } from "../../expose/identity.js";
+import { KubeExposeCluster } from "../../kube/kube-expose-cluster.js";
 import { loadKubeConfig } from "../../kube/kubeconfig.js";
 import { KubeWatchPort } from "../../kube/kube-watch-port.js";
 import { ANY_VERSION } from "../../store/event-store.js";
@@ -14,6 +17,7 @@ import { openStateStore } from "../../store/open-store.js";
 import { ensureStateDir, resolveStateDir } from "../../store/state-dir.js";
 import { DEFAULT_FORWARD_TRANSPORT, defaultTransports } from "../../transports/default-transports.js";
 import { VERSION } from "../../version.js";
+import type { NewEvent } from "../../store/events.js";
 import type { CliIO } from "../io.js";
 
 export interface DaemonFlags {
@@ -53,7 +57,8 @@ export async function daemonCommand(flags: DaemonFlags, io: CliIO): Promise<numb
   const hostsFile = String(flags.hostsFile ?? "/etc/hosts");
   await checkWritable(hostsFile);
   const kubeConfig = loadKubeConfig(flags.kubeconfig, flags.context, io.env);
-  const transport = defaultTransports(kubeConfig).get("forward", DEFAULT_FORWARD_TRANSPORT);
+  const transports = defaultTransports(kubeConfig);
+  const transport = transports.get("forward", DEFAULT_FORWARD_TRANSPORT);
   const stateDir = resolveStateDir(flags.stateDir, io.env);
   ensureStateDir(stateDir);
   const lock = await acquireDaemonLock(stateDir);
@@ -66,7 +71,22 @@ export async function daemonCommand(flags: DaemonFlags, io: CliIO): Promise<numb
         store.append("daemon", [{ type: "hosts.written", data: { path: hostsFile, names: entries.reduce((n, e) => n + e.names.length, 0) } }], ANY_VERSION),
       onError: (error) => log(`loc: hosts file not updated: ${(error as Error).message}`),
     });
-    const daemon = new Daemon({
+    const record = (stream: string, event: NewEvent) => {
+      try {
+        store.append(stream, [event], ANY_VERSION);
+      } catch (error) {
+        log(`loc: could not record ${event.type} in ${stream}: ${(error as Error).message}`);
+      }
+    };
+    let daemon: Daemon | undefined = undefined;
+    const exposes = new ExposeManager({
+      cluster: new KubeExposeCluster(kubeConfig),
+      transports,
+      owner: ownerId(io.env),
+      record,
+      onChange: () => daemon?.notify(),
+    });
+    daemon = new Daemon({
       watchPort: new KubeWatchPort(kubeConfig),
       transport,
       store,
@@ -78,6 +98,7 @@ export async function daemonCommand(flags: DaemonFlags, io: CliIO): Promise<numb
       version: VERSION,
       reservedNames: [hostname()],
       log,
+      exposes,
     });
     daemon.start();
     const server = await serveDaemon(daemon, stateDir);
@@ -86,6 +107,8 @@ export async function daemonCommand(flags: DaemonFlags, io: CliIO): Promise<numb
     if (!io.signal.aborted) log(`loc daemon: ready, ${daemon.status().tunnels.length} tunnels listening`);
     await aborted(io.signal);
     log("loc daemon: shutting down");
+    // Exposes first, while their commands are still connected to hear the undo.
+    await exposes.stopAll("daemon shut down");
     await server.close();
     await daemon.stop("daemon shut down (signal)");
     store.close();

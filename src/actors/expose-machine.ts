@@ -1,0 +1,275 @@
+import { assign, fromCallback, fromPromise, setup } from "xstate";
+import type { ExposePlan } from "../expose/resolve.js";
+import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from "../kube/backoff.js";
+import type { WorkloadState } from "../kube/expose-cluster.js";
+
+/**
+ * One expose session as a saga: resolve → scale each workload down → create the proxy → wait until
+ * it is Ready → connect the transport → active. Every mutating step first pushes its undo onto
+ * `undo` (before it runs, so a step that fails or whose outcome is unknown is still undone), and any
+ * failure or stop runs the stack in reverse. Implementations (cluster calls, transport, recording)
+ * are injected with `provide`; timers run on XState's clock (simulated in tests). Live handles (the
+ * SSH session) stay outside the context: only plain, persistable data lives here.
+ */
+export type UndoStep = { kind: "restoreWorkload"; workload: WorkloadState } | { kind: "deleteProxy"; pod: string };
+
+export interface ExposeContext {
+  service: string;
+  plan: ExposePlan | undefined;
+  /** Index of the next workload to scale down. */
+  nextWorkload: number;
+  undo: UndoStep[];
+  pod: { name: string; uid: string } | undefined;
+  /** Why the proxy pod is not Ready yet, for the timeout message. */
+  pending: string | undefined;
+  error: string | undefined;
+  /** The hint of a LocError that failed the session (a refusal while resolving), for the CLI. */
+  hint: string | undefined;
+  /** Set by a stop that arrives while a mutation is in flight; honoured once it has finished. */
+  stopReason: string | undefined;
+  attempt: number;
+  retryInMs: number;
+  backoff: BackoffPolicy;
+  random: () => number;
+  readyTimeoutMs: number;
+  connectTimeoutMs: number;
+}
+
+export type ExposeEvent =
+  | { type: "stop"; reason: string }
+  | { type: "pod.ready" }
+  | { type: "pod.pending"; reason: string }
+  | { type: "pod.failed"; error: string }
+  | { type: "transport.lost"; error: string };
+
+export interface ExposeInput {
+  service: string;
+  readyTimeoutMs: number;
+  connectTimeoutMs: number;
+  backoff?: BackoffPolicy;
+  random?: () => number;
+}
+
+const notProvided = (what: string) => () => Promise.reject(new Error(`${what} not provided`));
+
+export const exposeMachine = setup({
+  types: { context: {} as ExposeContext, events: {} as ExposeEvent, input: {} as ExposeInput },
+  actors: {
+    resolve: fromPromise<ExposePlan, void>(notProvided("resolve")),
+    scaleDown: fromPromise<void, { workload: WorkloadState }>(notProvided("scaleDown")),
+    createProxy: fromPromise<{ name: string; uid: string }, { plan: ExposePlan }>(notProvided("createProxy")),
+    /** Sends pod.ready, pod.pending (with why) or pod.failed (a state that will not heal, e.g. ImagePullBackOff). */
+    watchPod: fromCallback<ExposeEvent, { pod: string }>(() => undefined),
+    connect: fromPromise<void, { pod: string; plan: ExposePlan }>(notProvided("connect")),
+    /** Sends transport.lost when the live session ends by itself. */
+    watchTransport: fromCallback<ExposeEvent, void>(() => undefined),
+    podExists: fromPromise<boolean, { pod: string }>(notProvided("podExists")),
+    undo: fromPromise<void, UndoStep>(notProvided("undo")),
+  },
+  actions: {
+    /** Closes the live transport session, if any (not a cluster mutation, so not on the undo stack). */
+    closeTransport: () => undefined,
+    /** Records an undo step that failed; compensation goes on with the next one. */
+    undoFailed: (_, _params: { step: UndoStep | undefined; error: unknown }) => undefined,
+    recordError: assign(({ event }) => {
+      const error = (event as { error?: unknown }).error;
+      const hint = (error as { hint?: unknown } | undefined)?.hint;
+      return { error: errorMessage(error), hint: typeof hint === "string" ? hint : undefined };
+    }),
+    requestStop: assign({ stopReason: ({ context, event }) => context.stopReason ?? (event.type === "stop" ? event.reason : "stopped") }),
+    pushWorkloadUndo: assign({
+      undo: ({ context }) => {
+        const workload = context.plan?.workloads[context.nextWorkload];
+        return workload ? [...context.undo, { kind: "restoreWorkload", workload }] : context.undo;
+      },
+    }),
+    pushProxyUndo: assign({
+      // A recreated proxy reuses its name, so one deleteProxy step covers every incarnation.
+      undo: ({ context }) => (context.undo.some((s) => s.kind === "deleteProxy") ? context.undo : [...context.undo, { kind: "deleteProxy", pod: "" }]),
+    }),
+    popUndo: assign({ undo: ({ context }) => context.undo.slice(0, -1) }),
+    recordRetry: assign(({ context, event }) => ({
+      error: errorMessage((event as { error?: unknown }).error),
+      retryInMs: backoffDelay(context.attempt, context.backoff, context.random),
+      attempt: context.attempt + 1,
+    })),
+    resetAttempts: assign({ attempt: 0 }),
+  },
+  guards: {
+    stopRequested: ({ context }) => context.stopReason !== undefined,
+    allScaled: ({ context }) => context.nextWorkload >= (context.plan?.workloads.length ?? 0),
+    nothingToUndo: ({ context }) => context.undo.length === 0,
+    podExists: ({ event }) => (event as { output?: unknown }).output === true,
+  },
+  delays: {
+    readyTimeout: ({ context }) => context.readyTimeoutMs,
+    connectTimeout: ({ context }) => context.connectTimeoutMs,
+    retryDelay: ({ context }) => context.retryInMs,
+    stableAfter: ({ context }) => context.backoff.resetAfterMs,
+  },
+}).createMachine({
+  id: "expose",
+  context: ({ input }) => ({
+    service: input.service,
+    plan: undefined,
+    nextWorkload: 0,
+    undo: [],
+    pod: undefined,
+    pending: undefined,
+    error: undefined,
+    hint: undefined,
+    stopReason: undefined,
+    attempt: 0,
+    retryInMs: 0,
+    backoff: input.backoff ?? DEFAULT_BACKOFF,
+    random: input.random ?? Math.random,
+    readyTimeoutMs: input.readyTimeoutMs,
+    connectTimeoutMs: input.connectTimeoutMs,
+  }),
+  initial: "resolving",
+  states: {
+    // Read-only: a stop here has nothing to undo.
+    resolving: {
+      invoke: {
+        src: "resolve",
+        onDone: { target: "scalingDown", actions: assign({ plan: ({ event }) => event.output }) },
+        onError: { target: "failed", actions: "recordError" },
+      },
+      on: { stop: { target: "stopped", actions: "requestStop" } },
+    },
+    scalingDown: {
+      initial: "next",
+      on: { stop: { actions: "requestStop" } },
+      states: {
+        next: {
+          always: [
+            { guard: "stopRequested", target: "#expose.compensating" },
+            { guard: "allScaled", target: "#expose.creatingProxy" },
+            { target: "scaling" },
+          ],
+        },
+        scaling: {
+          entry: "pushWorkloadUndo",
+          invoke: {
+            src: "scaleDown",
+            input: ({ context }) => ({ workload: context.plan!.workloads[context.nextWorkload]! }),
+            onDone: { target: "next", actions: assign({ nextWorkload: ({ context }) => context.nextWorkload + 1 }) },
+            onError: { target: "#expose.compensating", actions: "recordError" },
+          },
+        },
+      },
+    },
+    creatingProxy: {
+      entry: "pushProxyUndo",
+      invoke: {
+        src: "createProxy",
+        input: ({ context }) => ({ plan: context.plan! }),
+        onDone: [
+          { guard: "stopRequested", target: "compensating" },
+          { target: "waitingReady", actions: assign({ pod: ({ event }) => event.output, pending: undefined }) },
+        ],
+        onError: { target: "compensating", actions: "recordError" },
+      },
+      on: { stop: { actions: "requestStop" } },
+    },
+    waitingReady: {
+      invoke: { src: "watchPod", input: ({ context }) => ({ pod: context.pod?.name ?? "" }) },
+      after: {
+        readyTimeout: {
+          target: "compensating",
+          actions: assign({
+            error: ({ context }) => `proxy pod ${context.pod?.name} was not Ready after ${context.readyTimeoutMs / 1000} s${context.pending ? `: ${context.pending}` : ""}`,
+          }),
+        },
+      },
+      on: {
+        "pod.ready": "establishing",
+        "pod.pending": { actions: assign({ pending: ({ event }) => event.reason }) },
+        "pod.failed": { target: "compensating", actions: assign({ error: ({ context, event }) => `proxy pod ${context.pod?.name} cannot start: ${event.error}` }) },
+        stop: { target: "compensating", actions: "requestStop" },
+      },
+    },
+    // The first connection: bounded by connectTimeout, then the expose fails and is undone.
+    establishing: {
+      initial: "connecting",
+      after: {
+        connectTimeout: {
+          target: "compensating",
+          actions: assign({ error: ({ context }) => `could not connect to the proxy pod within ${context.connectTimeoutMs / 1000} s: ${context.error ?? "no answer"}` }),
+        },
+      },
+      on: { stop: { target: "compensating", actions: "requestStop" } },
+      states: {
+        connecting: {
+          invoke: {
+            src: "connect",
+            input: ({ context }) => ({ pod: context.pod?.name ?? "", plan: context.plan! }),
+            onDone: { target: "#expose.active", actions: "resetAttempts" },
+            onError: { target: "retrying", actions: "recordRetry" },
+          },
+        },
+        retrying: { after: { retryDelay: "connecting" } },
+      },
+    },
+    active: {
+      invoke: { src: "watchTransport" },
+      after: { stableAfter: { actions: "resetAttempts" } },
+      on: {
+        "transport.lost": { target: "reconnecting", actions: assign({ error: ({ event }) => event.error }) },
+        stop: { target: "compensating", actions: "requestStop" },
+      },
+    },
+    // After a loss: retry forever with capped backoff; the pod is recreated only if it is gone.
+    reconnecting: {
+      initial: "retrying",
+      on: { stop: { target: "compensating", actions: "requestStop" } },
+      states: {
+        retrying: {
+          entry: assign(({ context }) => ({ retryInMs: backoffDelay(context.attempt, context.backoff, context.random), attempt: context.attempt + 1 })),
+          after: { retryDelay: "checkingPod" },
+        },
+        checkingPod: {
+          invoke: {
+            src: "podExists",
+            input: ({ context }) => ({ pod: context.pod?.name ?? "" }),
+            onDone: [{ guard: "podExists", target: "connecting" }, { target: "#expose.creatingProxy" }],
+            onError: { target: "retrying", actions: "recordError" },
+          },
+        },
+        connecting: {
+          invoke: {
+            src: "connect",
+            input: ({ context }) => ({ pod: context.pod?.name ?? "", plan: context.plan! }),
+            onDone: "#expose.active",
+            onError: { target: "retrying", actions: "recordError" },
+          },
+        },
+      },
+    },
+    compensating: {
+      entry: "closeTransport",
+      always: { guard: "nothingToUndo", target: "finishing" },
+      invoke: {
+        src: "undo",
+        input: ({ context }) => context.undo[context.undo.length - 1]!,
+        onDone: { target: "compensating", reenter: true, actions: "popUndo" },
+        onError: {
+          target: "compensating",
+          reenter: true,
+          actions: [{ type: "undoFailed", params: ({ context, event }) => ({ step: context.undo[context.undo.length - 1], error: event.error }) }, "popUndo"],
+        },
+      },
+      // A second stop while undoing changes nothing: the undo runs to the end either way.
+      on: { stop: { actions: "requestStop" } },
+    },
+    finishing: { always: [{ guard: "stopRequested", target: "stopped" }, { target: "failed" }] },
+    stopped: { type: "final" },
+    failed: { type: "final" },
+  },
+});
+
+export type ExposeStateName = "resolving" | "scalingDown" | "creatingProxy" | "waitingReady" | "establishing" | "active" | "reconnecting" | "compensating" | "finishing" | "stopped" | "failed";
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,113 @@
+import { converseExpose, type ExposeRequest } from "../../daemon/expose-client.js";
+import type { ExposeEnd, ExposeParams } from "../../daemon/expose-api.js";
+import { LocError } from "../../errors.js";
+import { parseMapFlag } from "../../expose/ports.js";
+import { formatServiceRef, parseServiceRef } from "../../kube/service-ref.js";
+import { resolveStateDir } from "../../store/state-dir.js";
+import { formatExposeEvent } from "../format-expose.js";
+import type { CliIO } from "../io.js";
+
+export interface ExposeFlags {
+  stateDir?: string;
+  transport?: string;
+  map?: string | string[];
+  stop?: boolean;
+  detach?: boolean;
+  json?: boolean;
+  image?: string;
+  sshUser?: string;
+  sshPort?: string | number;
+  runAsUser?: string | number;
+  readyTimeout?: string | number;
+  connectTimeout?: string | number;
+  overrides?: string;
+}
+
+/** Plan: every flag checked before the daemon is asked for anything. */
+export function planExpose(ref: string | undefined, flags: ExposeFlags): ExposeRequest {
+  if (ref === undefined) throw new LocError("which service? loc expose needs ns/svc", "e.g. loc expose shop/web", "USAGE");
+  const service = formatServiceRef(parseServiceRef(String(ref)));
+  if (flags.stop) return { method: "unexpose", params: { service } };
+  const maps = ([] as unknown[]).concat(flags.map ?? []).map(String);
+  maps.forEach(parseMapFlag);
+  const params: ExposeParams = {
+    service,
+    transport: String(flags.transport ?? "ssh"),
+    maps,
+    ...(flags.image !== undefined ? { image: String(flags.image) } : {}),
+    ...(flags.sshUser !== undefined ? { user: String(flags.sshUser) } : {}),
+    ...(flags.sshPort !== undefined ? { sshPort: integerFlag("--ssh-port", flags.sshPort, 1, 65535) } : {}),
+    ...(flags.runAsUser !== undefined ? { runAsUser: integerFlag("--run-as-user", flags.runAsUser, 1, 2 ** 31 - 1) } : {}),
+    ...(flags.readyTimeout !== undefined ? { readyTimeoutMs: seconds("--ready-timeout", flags.readyTimeout) } : {}),
+    ...(flags.connectTimeout !== undefined ? { connectTimeoutMs: seconds("--connect-timeout", flags.connectTimeout) } : {}),
+    ...(flags.overrides !== undefined ? { overrides: overridesFlag(flags.overrides) } : {}),
+    ...(flags.detach ? { detach: true } : {}),
+  };
+  return { method: "expose", params };
+}
+
+/**
+ * `loc expose ns/svc`: asks the daemon to send the Service's cluster traffic here, prints each step
+ * as it happens, and (in the foreground) keeps it until Ctrl-C, which undoes everything.
+ */
+export async function exposeCommand(ref: string | undefined, flags: ExposeFlags, io: CliIO): Promise<number> {
+  const request = planExpose(ref, flags);
+  const stateDir = resolveStateDir(flags.stateDir, io.env);
+  let announced = false;
+  const { session, end } = await converseExpose(
+    stateDir,
+    request,
+    {
+      onEvent: (event, id, time) => {
+        if (flags.json) return io.stdout(JSON.stringify({ time: new Date(time).toISOString(), session: id, type: event.type, data: event.data }) + "\n");
+        if (!announced) {
+          announced = true;
+          io.stderr(`loc: session ${id}; every step is in: loc history --stream expose:${id}\n`);
+        }
+        const line = formatExposeEvent(event);
+        if (line !== undefined) io.stdout(line + "\n");
+        if (event.type === "expose.active" && !flags.detach) io.stderr("loc: exposed; Ctrl-C stops it and puts the cluster back\n");
+      },
+    },
+    request.method === "expose" && !flags.detach ? io.signal : undefined,
+  );
+  return finish(request.params.service, session, end, flags, io);
+}
+
+function finish(service: string, session: string, end: ExposeEnd, flags: ExposeFlags, io: CliIO): number {
+  if (flags.json) io.stdout(JSON.stringify({ session, end }) + "\n");
+  if (end.state === "detached") {
+    if (!flags.json) io.stderr(`loc: ${service} stays exposed in the daemon; stop it with: loc expose --stop ${service}\n`);
+    return 0;
+  }
+  if (end.state === "stopped") return 0;
+  const hint = end.hint ?? (end.undone ? `the cluster was put back as it was; each step: loc history --stream expose:${session}` : "nothing was changed");
+  throw new LocError(`expose of ${service} failed: ${end.error}`, hint, "EXPOSE_FAILED");
+}
+
+function integerFlag(name: string, value: string | number, min: number, max: number): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new LocError(`${name} ${value} is not a number from ${min} to ${max}`, `e.g. ${name} ${min === 1 && max === 65535 ? 2222 : 1000}`, "BAD_FLAG");
+  return n;
+}
+
+/** `90`, `90s`, `2m`: a timeout in milliseconds. */
+function seconds(name: string, value: string | number): number {
+  const match = /^(\d+(?:\.\d+)?)(s|m)?$/.exec(String(value));
+  const n = Number(match?.[1]);
+  if (!match || !(n > 0)) throw new LocError(`${name} ${value} is not a duration`, `e.g. ${name} 90s or ${name} 2m`, "BAD_FLAG");
+  return Math.round(n * (match[2] === "m" ? 60_000 : 1_000));
+}
+
+function overridesFlag(text: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    value = undefined;
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new LocError("--overrides is not a JSON object", `e.g. --overrides '{"spec":{"nodeSelector":{"pool":"dev"}}}'`, "BAD_FLAG");
+  }
+  return value as Record<string, unknown>;
+}

@@ -1,0 +1,45 @@
+import type { NewEvent } from "../store/events.js";
+import { answerFields, converse, protocolError, type ClientOptions } from "./client.js";
+import type { ExposeEnd, ExposeParams } from "./expose-api.js";
+
+export interface ExposeProgress {
+  onEvent(event: NewEvent, session: string, time: number): void;
+}
+
+export type ExposeRequest = { method: "expose"; params: ExposeParams } | { method: "unexpose"; params: { service: string } };
+
+const FIRST = 1;
+const STOP = 2;
+
+/**
+ * Runs one `expose` or `unexpose` conversation with the daemon, handing each recorded step to
+ * `progress`, and resolves with how the session ended. Aborting `stop` (Ctrl-C) asks the daemon to
+ * stop and undo the session, and keeps streaming until the undo has finished.
+ */
+export async function converseExpose(stateDir: string, request: ExposeRequest, progress: ExposeProgress, stop: AbortSignal | undefined, options: ClientOptions = {}): Promise<{ session: string; end: ExposeEnd }> {
+  let result: { session: string; end: ExposeEnd } | undefined;
+  await converse(stateDir, { id: FIRST, ...request } as never, undefined, options, (line, conversation) => {
+    if (stop) {
+      // Armed on the first answer: before it, the session does not exist yet.
+      const signal = stop;
+      stop = undefined;
+      const sendStop = () => conversation.send({ id: STOP, method: "unexpose", params: { service: request.params.service } });
+      if (signal.aborted) sendStop();
+      else signal.addEventListener("abort", sendStop, { once: true });
+    }
+    const fields = answerFields(line);
+    // The stop request's own stream repeats the session's events; its refusal only means "already over".
+    if (fields.id === STOP) return true;
+    if (fields.ok !== true || typeof fields.session !== "string") throw protocolError();
+    if (typeof fields.end === "object" && fields.end !== null) {
+      result = { session: fields.session, end: fields.end as ExposeEnd };
+      return false;
+    }
+    const event = fields.event as NewEvent | undefined;
+    if (typeof event?.type !== "string") throw protocolError();
+    progress.onEvent(event, fields.session, typeof fields.time === "number" ? fields.time : Date.now());
+    return true;
+  });
+  if (!result) throw protocolError();
+  return result;
+}

@@ -1,0 +1,60 @@
+import { LocError } from "../errors.js";
+import type { DaemonResponse } from "./api.js";
+import type { ExposeEnd, ExposeHandle, ExposeParams, ExposeService } from "./expose-api.js";
+
+export interface Connection {
+  send(response: DaemonResponse): void;
+  /** Runs when the client's connection closes. */
+  onClose(cleanup: () => void): void;
+}
+
+/**
+ * `expose`: starts a session and streams its events. A foreground session lives as long as the
+ * command's connection: if the command dies (even SIGKILL), the daemon stops the session and undoes
+ * it. A detached one ends the conversation once active and lives until `unexpose` or shutdown.
+ */
+export function serveExpose(connection: Connection, exposes: ExposeService | undefined, id: number, params: ExposeParams): void {
+  const session = exposes?.create(params) ?? unavailable();
+  const off = stream(connection, id, session);
+  let ended = false;
+  const end = (outcome: ExposeEnd) => {
+    if (ended) return;
+    ended = true;
+    off();
+    connection.send({ id, ok: true, session: session.id, end: outcome });
+  };
+  void session.done.then(end);
+  if (params.detach) {
+    const offActive = session.onEvent((event) => {
+      if (event.type !== "expose.active") return;
+      offActive();
+      end({ state: "detached" });
+    });
+  } else {
+    connection.onClose(() => {
+      if (!ended) void session.stop("the loc expose command went away");
+    });
+  }
+  session.start();
+}
+
+/** `unexpose`: stops the Service's session and streams the undo until it has ended. */
+export function serveUnexpose(connection: Connection, exposes: ExposeService | undefined, id: number, service: string): void {
+  const session = exposes?.find(String(service));
+  if (!session) {
+    throw new LocError(`${String(service)} is not exposed by this daemon`, "loc list shows the running exposes", "NOT_EXPOSED");
+  }
+  const off = stream(connection, id, session);
+  void session.stop("stopped by loc expose --stop").then((outcome) => {
+    off();
+    connection.send({ id, ok: true, session: session.id, end: outcome });
+  });
+}
+
+function stream(connection: Connection, id: number, session: ExposeHandle): () => void {
+  return session.onEvent((event) => connection.send({ id, ok: true, session: session.id, event, time: Date.now() }));
+}
+
+function unavailable(): never {
+  throw new LocError("this loc daemon cannot expose services", "restart it with a kubeconfig that can edit the cluster", "EXPOSE_UNAVAILABLE");
+}

@@ -1,0 +1,109 @@
+import { LocError } from "../errors.js";
+import type { ExposeCluster, PodInfo, WorkloadRef, WorkloadState } from "../kube/expose-cluster.js";
+import { ANNOTATION_OWNER, ANNOTATION_SESSION, LABEL_OWNER, LABEL_SERVICE, LABEL_SESSION } from "./identity.js";
+import { planPorts, type MapFlag, type PortMapping } from "./ports.js";
+
+/** What the saga will change, read from the cluster before anything is changed. */
+export interface ExposePlan {
+  /** `ns/svc`. */
+  service: string;
+  namespace: string;
+  name: string;
+  selector: Record<string, string>;
+  /** The backing workloads as they were when resolved: the undo information. */
+  workloads: WorkloadState[];
+  ports: PortMapping[];
+}
+
+/**
+ * Step 1 of the saga, read-only: the Service, its pods and the workloads that own them
+ * (Pod → ReplicaSet → Deployment, Pod → StatefulSet; ownerReferences never cross namespaces).
+ * Anything loc cannot undo exactly is refused here, before the first mutation.
+ */
+export async function resolveExpose(cluster: ExposeCluster, namespace: string, name: string, maps: readonly MapFlag[], owner: string): Promise<ExposePlan> {
+  const ref = `${namespace}/${name}`;
+  if (!(await cluster.namespaceExists(namespace))) {
+    throw new LocError(`namespace "${namespace}" does not exist`, "check the name: kubectl get namespaces", "NAMESPACE_NOT_FOUND");
+  }
+  const service = await cluster.getService(namespace, name);
+  if (!service) throw new LocError(`service ${ref} does not exist`, `check the name: kubectl get services -n ${namespace}`, "SERVICE_NOT_FOUND");
+  const selector = service.spec?.selector ?? {};
+  if (service.spec?.type === "ExternalName" || Object.keys(selector).length === 0) {
+    throw new LocError(
+      `service ${ref} has no selector, so no pods of its own to stand in for`,
+      "loc expose needs a Service that selects pods (its endpoints are managed by hand or it is an ExternalName)",
+      "NO_SELECTOR",
+    );
+  }
+  await refuseIfExposed(cluster, namespace, name, owner);
+  const pods = (await cluster.listPods(namespace, selector)).filter((pod) => pod.labels[LABEL_SESSION] === undefined);
+  const workloads = await backingWorkloads(cluster, ref, pods, owner);
+  const containerPorts = new Map(pods.flatMap((pod) => Object.entries(pod.containerPorts ?? {})));
+  const ports = planPorts(service, maps, containerPorts);
+  return { service: ref, namespace, name, selector, workloads, ports };
+}
+
+async function refuseIfExposed(cluster: ExposeCluster, namespace: string, name: string, owner: string): Promise<void> {
+  const proxies = (await cluster.findPods(`${LABEL_SERVICE}=${name}`, namespace)).filter((pod) => !pod.deleting);
+  const proxy = proxies[0];
+  if (proxy) throw alreadyExposed(`${namespace}/${name}`, proxy.labels[LABEL_OWNER], proxy.labels[LABEL_SESSION], owner);
+}
+
+function alreadyExposed(ref: string, by: string | undefined, session: string | undefined, owner: string): LocError {
+  if (by === owner) {
+    return new LocError(`${ref} is already exposed by this machine (session ${session ?? "?"})`, `stop it first: loc expose --stop ${ref}`, "ALREADY_EXPOSED");
+  }
+  return new LocError(
+    `${ref} is already exposed by another loc (owner ${by ?? "unknown"}, session ${session ?? "?"})`,
+    "ask its owner to stop it; if that loc crashed, its owner runs loc recover",
+    "EXPOSED_BY_OTHER",
+  );
+}
+
+async function backingWorkloads(cluster: ExposeCluster, ref: string, pods: readonly PodInfo[], owner: string): Promise<WorkloadState[]> {
+  const refs = new Map<string, { workload: WorkloadRef; uid: string }>();
+  for (const pod of pods) {
+    const found = await workloadOf(cluster, pod);
+    refs.set(`${found.workload.kind}/${found.workload.name}`, found);
+  }
+  const workloads: WorkloadState[] = [];
+  for (const [key, { workload, uid }] of [...refs].sort(([a], [b]) => a.localeCompare(b))) {
+    const state = await cluster.readWorkload(workload);
+    if (!state || state.uid !== uid) {
+      throw new LocError(`${key} behind ${ref} is gone or was replaced while loc looked`, "try again once the rollout settles", "WORKLOAD_CHANGED");
+    }
+    const session = state.annotations[ANNOTATION_SESSION];
+    if (session) throw alreadyExposed(ref, state.annotations[ANNOTATION_OWNER], session, owner);
+    workloads.push(state);
+  }
+  return workloads;
+}
+
+async function workloadOf(cluster: ExposeCluster, pod: PodInfo): Promise<{ workload: WorkloadRef; uid: string }> {
+  const where = `pod ${pod.namespace}/${pod.name}`;
+  const controller = pod.ownerReferences.find((owner) => owner.controller);
+  if (!controller) {
+    throw new LocError(
+      `${where} has no controller (a bare pod), so loc could not bring it back after scaling it away`,
+      "run it from a Deployment or StatefulSet, or delete it yourself before exposing",
+      "NO_CONTROLLER",
+    );
+  }
+  if (controller.kind === "StatefulSet") return { workload: { kind: "StatefulSet", namespace: pod.namespace, name: controller.name }, uid: controller.uid };
+  if (controller.kind !== "ReplicaSet") throw unsupported(where, `${controller.kind}/${controller.name}`);
+  const replicaSet = await cluster.readReplicaSet(pod.namespace, controller.name);
+  if (!replicaSet || replicaSet.uid !== controller.uid) {
+    throw new LocError(`ReplicaSet ${controller.name} owning ${where} is gone`, "a rollout is moving pods; try again in a moment", "WORKLOAD_CHANGED");
+  }
+  const deployment = replicaSet.ownerReferences.find((owner) => owner.controller);
+  if (deployment?.kind !== "Deployment") throw unsupported(where, `ReplicaSet/${controller.name} (not managed by a Deployment)`);
+  return { workload: { kind: "Deployment", namespace: pod.namespace, name: deployment.name }, uid: deployment.uid };
+}
+
+function unsupported(where: string, owner: string): LocError {
+  return new LocError(
+    `${where} is controlled by ${owner}, which loc cannot scale down and restore`,
+    "loc expose supports pods of Deployments and StatefulSets",
+    "UNSUPPORTED_OWNER",
+  );
+}

@@ -1,0 +1,263 @@
+import { createActor, fromCallback, fromPromise, type Actor } from "xstate";
+import { exposeMachine, type ExposeEvent, type UndoStep } from "../actors/expose-machine.js";
+import type { BackoffPolicy } from "../kube/backoff.js";
+import type { ExposeCluster } from "../kube/expose-cluster.js";
+import type { NewEvent } from "../store/events.js";
+import type { ReversePlan, ReverseSession, ReverseStats, ReverseTransport } from "../transports/transport.js";
+import { newSessionId, proxyPodName } from "./identity.js";
+import { describeMapping, type MapFlag } from "./ports.js";
+import { resolveExpose, type ExposePlan } from "./resolve.js";
+import { createProxy, messageOf, podExists, scaleDown, undo, watchPod, workloadTarget, type StepContext } from "./steps.js";
+
+export interface ExposeOptions {
+  namespace: string;
+  name: string;
+  maps: MapFlag[];
+  image: string;
+  user: string;
+  runAsUser: number;
+  sshPort: number;
+  readyTimeoutMs: number;
+  connectTimeoutMs: number;
+  overrides?: Record<string, unknown>;
+  /** Where mapped connections go on this machine. */
+  localHost: string;
+}
+
+export interface SessionDeps {
+  cluster: ExposeCluster;
+  transport: ReverseTransport;
+  owner: string;
+  /** Appends to the event store; the session's events go to `expose:<id>`. */
+  record: (stream: string, event: NewEvent) => void;
+  backoff?: BackoffPolicy;
+  pollMs?: number;
+  now?: () => number;
+  sessionId?: string;
+}
+
+/** A row of `loc list` for one expose. No secrets: the fingerprint is public. */
+export interface ExposeStatus {
+  id: string;
+  service: string;
+  transport: string;
+  state: string;
+  reason: string;
+  pod: string;
+  ports: string[];
+  workloads: string[];
+  connections: number;
+  openConnections: number;
+  bytesIn: number;
+  bytesOut: number;
+  since: number;
+}
+
+export type SessionOutcome = { state: "stopped" } | { state: "failed"; error: string; hint?: string; undone: boolean };
+
+/**
+ * One `loc expose`: the saga machine plus the live transport session it steers. Everything it does
+ * is recorded in the `expose:<id>` stream and handed to listeners (the CLI streams them).
+ */
+export class ExposeSession {
+  readonly id: string;
+  readonly service: string;
+  readonly podName: string;
+  readonly done: Promise<SessionOutcome>;
+  private readonly actor: Actor<typeof exposeMachine>;
+  private readonly reverse: ReversePlan;
+  private readonly steps: StepContext;
+  private readonly listeners = new Set<(event: NewEvent) => void>();
+  private live: ReverseSession | undefined;
+  /** Traffic of sessions already closed (reconnects), so `loc list` shows totals. */
+  private readonly carried: ReverseStats = { connections: 0, openConnections: 0, bytesIn: 0, bytesOut: 0 };
+  private state = "resolving";
+  private since: number;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly options: ExposeOptions,
+    private readonly deps: SessionDeps,
+  ) {
+    this.id = deps.sessionId ?? newSessionId();
+    this.service = `${options.namespace}/${options.name}`;
+    this.podName = proxyPodName(options.name, this.id);
+    this.now = deps.now ?? Date.now;
+    this.since = this.now();
+    this.reverse = deps.transport.prepare({ user: options.user, port: options.sshPort });
+    const pollMs = deps.pollMs ?? 500;
+    this.steps = {
+      cluster: deps.cluster,
+      sessionId: this.id,
+      owner: deps.owner,
+      namespace: options.namespace,
+      service: this.service,
+      image: options.image,
+      runAsUser: options.runAsUser,
+      reverse: this.reverse,
+      overrides: options.overrides,
+      record: (event) => this.record(event),
+      pollMs,
+      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    };
+    this.actor = createActor(this.machine(), {
+      input: { service: this.service, readyTimeoutMs: options.readyTimeoutMs, connectTimeoutMs: options.connectTimeoutMs, backoff: deps.backoff },
+    });
+    this.done = new Promise((resolve) => {
+      this.actor.subscribe({
+        next: (snapshot) => {
+          const state = topState(snapshot.value);
+          if (state !== this.state) this.enter(state, snapshot.context);
+          if (snapshot.status === "done") resolve(state === "stopped" ? { state: "stopped" } : this.failure(snapshot.context));
+        },
+      });
+    });
+  }
+
+  get plan(): ExposePlan | undefined {
+    return this.actor.getSnapshot().context.plan;
+  }
+
+  onEvent(listener: (event: NewEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  start(): void {
+    this.record({ type: "expose.requested", data: { service: this.service, transport: this.deps.transport.name, owner: this.deps.owner, ports: this.options.maps.map((m) => m.text) } });
+    this.record({ type: "expose.step", data: { service: this.service, step: "resolving" } });
+    this.actor.start();
+  }
+
+  /** Undoes everything (unless already finished) and resolves once the session has ended. */
+  async stop(reason: string): Promise<SessionOutcome> {
+    this.actor.send({ type: "stop", reason });
+    return this.done;
+  }
+
+  status(): ExposeStatus {
+    const context = this.actor.getSnapshot().context;
+    const stats = this.stats();
+    return {
+      id: this.id,
+      service: this.service,
+      transport: this.deps.transport.name,
+      state: this.state,
+      reason: this.state === "active" ? "" : (context.error ?? context.pending ?? ""),
+      pod: context.pod?.name ?? "",
+      ports: (context.plan?.ports ?? []).map((p) => describeMapping(p, this.options.localHost)),
+      workloads: (context.plan?.workloads ?? []).map((w) => `${workloadTarget(w.ref)} ${w.replicas}→0`),
+      ...stats,
+      since: this.since,
+    };
+  }
+
+  private failure(context: { error: string | undefined; hint: string | undefined; plan: ExposePlan | undefined }): SessionOutcome {
+    // Refused while resolving: nothing was changed, and the refusal's own hint says what to do.
+    const undone = context.plan !== undefined;
+    return { state: "failed", error: context.error ?? "unknown error", undone, ...(context.hint && !undone ? { hint: context.hint } : {}) };
+  }
+
+  private stats(): ReverseStats {
+    const live = this.live?.stats;
+    return {
+      connections: this.carried.connections + (live?.connections ?? 0),
+      openConnections: live?.openConnections ?? 0,
+      bytesIn: this.carried.bytesIn + (live?.bytesIn ?? 0),
+      bytesOut: this.carried.bytesOut + (live?.bytesOut ?? 0),
+    };
+  }
+
+  private machine() {
+    const steps = this.steps;
+    return exposeMachine.provide({
+      actors: {
+        resolve: fromPromise(() => resolveExpose(steps.cluster, this.options.namespace, this.options.name, this.options.maps, this.deps.owner)),
+        scaleDown: fromPromise(({ input }) => scaleDown(steps, input.workload)),
+        createProxy: fromPromise(({ input }) => createProxy(steps, input.plan, this.podName)),
+        watchPod: fromCallback<ExposeEvent, { pod: string }>(({ sendBack, input }) => watchPod(steps, input.pod, sendBack)),
+        connect: fromPromise(({ input, signal }) => this.connect(input.pod, input.plan, signal)),
+        watchTransport: fromCallback<ExposeEvent, void>(({ sendBack }) => {
+          const live = this.live;
+          if (!live) sendBack({ type: "transport.lost", error: "no transport session" });
+          else void live.lost.then((error) => sendBack({ type: "transport.lost", error: error.message }));
+        }),
+        podExists: fromPromise(({ input }) => podExists(steps, input.pod)),
+        undo: fromPromise<void, UndoStep>(({ input }) => undo(steps, input, this.podName)),
+      },
+      actions: {
+        closeTransport: () => this.closeTransport(),
+        undoFailed: (_, params) => {
+          const what = params.step?.kind === "restoreWorkload" ? `restore ${workloadTarget(params.step.workload.ref)}` : `delete proxy ${this.podName}`;
+          this.record({ type: "expose.warning", data: { service: this.service, message: `could not ${what}: ${messageOf(params.error)}; loc recover will retry` } });
+        },
+      },
+    });
+  }
+
+  private async connect(pod: string, plan: ExposePlan, signal: AbortSignal): Promise<void> {
+    this.closeTransport();
+    const forwards = plan.ports.map((p) => ({ remotePort: p.remotePort, localHost: this.options.localHost, localPort: p.localPort }));
+    const session = await this.reverse.connect({ namespace: this.options.namespace, pod }, forwards, signal);
+    if (signal.aborted) {
+      // The machine moved on (a stop) while the handshake finished: this session is nobody's.
+      await session.close();
+      throw new Error("connect cancelled");
+    }
+    this.live = session;
+  }
+
+  private closeTransport(): void {
+    const live = this.live;
+    if (!live) return;
+    this.live = undefined;
+    this.carried.connections += live.stats.connections;
+    this.carried.bytesIn += live.stats.bytesIn;
+    this.carried.bytesOut += live.stats.bytesOut;
+    void live.close();
+  }
+
+  private enter(state: string, context: { error: string | undefined; stopReason: string | undefined; plan: ExposePlan | undefined; pod: { name: string } | undefined }): void {
+    this.state = state;
+    this.since = this.now();
+    const service = this.service;
+    const detail = this.detailFor(state, context);
+    if (state === "active") {
+      this.record({ type: "expose.active", data: { service, pod: context.pod?.name ?? "", ports: (context.plan?.ports ?? []).map((p) => describeMapping(p, this.options.localHost)) } });
+    } else if (state === "stopped") {
+      this.record({ type: "expose.stopped", data: { service, reason: context.stopReason ?? "stopped" } });
+    } else if (state === "failed") {
+      this.record({ type: "expose.failed", data: { service, error: context.error ?? "unknown error" } });
+    } else if (state !== "finishing") {
+      this.record({ type: "expose.step", data: { service, step: state, ...(detail ? { detail } : {}) } });
+    }
+  }
+
+  private detailFor(state: string, context: { error: string | undefined; stopReason: string | undefined; plan: ExposePlan | undefined; pod: { name: string } | undefined }): string | undefined {
+    switch (state) {
+      case "scalingDown":
+        return context.plan?.workloads.map((w) => `${workloadTarget(w.ref)} ${w.replicas}→0`).join(", ") || "no pods back this service: nothing to scale";
+      case "creatingProxy":
+        return `pod ${this.podName}, image ${this.options.image}`;
+      case "waitingReady":
+        return `pod ${context.pod?.name ?? this.podName}`;
+      case "establishing":
+        return `${this.deps.transport.name} to ${context.pod?.name ?? this.podName}:${this.options.sshPort}, host key ${this.reverse.proxy.fingerprint}`;
+      case "reconnecting":
+        return context.error;
+      case "compensating":
+        return context.stopReason ?? context.error;
+      default:
+        return undefined;
+    }
+  }
+
+  private record(event: NewEvent): void {
+    this.deps.record(`expose:${this.id}`, event);
+    for (const listener of this.listeners) listener(event);
+  }
+}
+
+function topState(value: unknown): string {
+  return typeof value === "string" ? value : Object.keys(value as object)[0] ?? "unknown";
+}

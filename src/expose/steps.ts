@@ -1,0 +1,214 @@
+import type { UndoStep } from "../actors/expose-machine.js";
+import type { ExposeCluster, PodInfo, WorkloadRef, WorkloadState } from "../kube/expose-cluster.js";
+import type { NewEvent } from "../store/events.js";
+import type { ReversePlan } from "../transports/transport.js";
+import { ANNOTATION_ORIGINAL_REPLICAS, ANNOTATION_OWNER, ANNOTATION_SESSION, LABEL_SESSION } from "./identity.js";
+import { proxyLabels, proxyPodManifest } from "./proxy-pod.js";
+import type { ExposePlan } from "./resolve.js";
+
+/** How one session changes the cluster. Every mutation is an intent, then the call, then its outcome. */
+export interface StepContext {
+  cluster: ExposeCluster;
+  sessionId: string;
+  owner: string;
+  namespace: string;
+  service: string;
+  image: string;
+  runAsUser: number;
+  reverse: ReversePlan;
+  overrides?: Record<string, unknown>;
+  record: (event: NewEvent) => void;
+  /** Pod status polling and leftover-pod waits. */
+  pollMs: number;
+  sleep: (ms: number) => Promise<void>;
+}
+
+/** Waiting reasons that will not heal by themselves: fail fast instead of waiting out the timeout. */
+const FATAL_WAITING = /^(ImagePullBackOff|InvalidImageName|ErrImageNeverPull|CreateContainerConfigError|CreateContainerError|CrashLoopBackOff|RunContainerError)\b/;
+
+export function workloadTarget(ref: WorkloadRef): string {
+  return `${ref.kind}/${ref.name}`;
+}
+
+async function mutate<T>(ctx: StepContext, action: string, target: string, original: Record<string, unknown> | undefined, run: () => Promise<T>, result?: (value: T) => Record<string, unknown>): Promise<T> {
+  const service = ctx.service;
+  ctx.record({ type: "expose.intent", data: { service, action, target, ...(original ? { original } : {}) } });
+  try {
+    const value = await run();
+    ctx.record({ type: "expose.outcome", data: { service, action, target, ok: true, ...(result ? { result: result(value) } : {}) } });
+    return value;
+  } catch (error) {
+    ctx.record({ type: "expose.outcome", data: { service, action, target, ok: false, error: messageOf(error) } });
+    throw error;
+  }
+}
+
+/** Annotate (the cluster carries the undo information), then scale to 0 through the scale subresource. */
+export async function scaleDown(ctx: StepContext, workload: WorkloadState): Promise<void> {
+  const target = workloadTarget(workload.ref);
+  const annotated = await mutate(ctx, "annotate", target, { uid: workload.uid, annotations: locAnnotations(workload.annotations) }, () =>
+    ctx.cluster.patchWorkloadAnnotations(workload.ref, workload.uid, {
+      [ANNOTATION_SESSION]: ctx.sessionId,
+      [ANNOTATION_OWNER]: ctx.owner,
+      [ANNOTATION_ORIGINAL_REPLICAS]: String(workload.replicas),
+    }),
+  );
+  await mutate(
+    ctx,
+    "scale",
+    target,
+    { replicas: workload.replicas, to: 0, uid: workload.uid, resourceVersion: annotated.resourceVersion },
+    () => ctx.cluster.scaleWorkload(workload.ref, 0, annotated.resourceVersion),
+    (after) => ({ replicas: after.replicas }),
+  );
+}
+
+/** The Secret with the transport's files first, then the pod it controls (see proxy-pod.ts). */
+export async function createProxy(ctx: StepContext, plan: ExposePlan, podName: string): Promise<{ name: string; uid: string }> {
+  const labels = proxyLabels({ sessionId: ctx.sessionId, owner: ctx.owner, serviceName: plan.name });
+  await waitUntilGone(ctx, podName);
+  const config = await mutate(
+    ctx,
+    "createConfig",
+    `Secret/${podName}`,
+    undefined,
+    () => ctx.cluster.createSecret(ctx.namespace, { name: podName, labels, data: ctx.reverse.proxy.secretFiles }),
+    (created) => ({ uid: created.uid }),
+  );
+  const manifest = proxyPodManifest({
+    name: podName,
+    sessionId: ctx.sessionId,
+    owner: ctx.owner,
+    serviceName: plan.name,
+    selector: plan.selector,
+    image: ctx.image,
+    runAsUser: ctx.runAsUser,
+    proxy: ctx.reverse.proxy,
+    ports: plan.ports,
+    configName: config.name,
+    configUid: config.uid,
+    overrides: ctx.overrides,
+  });
+  const pod = await mutate(
+    ctx,
+    "createPod",
+    `Pod/${podName}`,
+    { image: ctx.image, fingerprint: ctx.reverse.proxy.fingerprint },
+    () => ctx.cluster.createPod(ctx.namespace, manifest),
+    (created) => ({ uid: created.uid }),
+  );
+  return { name: pod.name, uid: pod.uid };
+}
+
+/** A recreated proxy reuses its name: wait for the previous incarnation to finish terminating. */
+async function waitUntilGone(ctx: StepContext, podName: string): Promise<void> {
+  for (;;) {
+    const leftover = await ctx.cluster.readPod(ctx.namespace, podName);
+    if (!leftover) break;
+    if (!ours(ctx, leftover.labels)) throw new Error(`a pod named ${podName} exists and is not this session's`);
+    if (!leftover.deleting) await deletePod(ctx, leftover);
+    await ctx.sleep(ctx.pollMs);
+  }
+  // Its Secret may remain (it owns the pod, not the other way round); it is recreated below.
+  await deleteConfig(ctx, podName);
+}
+
+/** Polls the proxy pod: ready, why it is not yet, or why it never will be. */
+export function watchPod(ctx: StepContext, podName: string, send: (event: { type: "pod.ready" } | { type: "pod.pending"; reason: string } | { type: "pod.failed"; error: string }) => void): () => void {
+  let stopped = false;
+  let lastReason: string | undefined;
+  void (async () => {
+    while (!stopped) {
+      let pod: PodInfo | undefined;
+      try {
+        pod = await ctx.cluster.readPod(ctx.namespace, podName);
+      } catch (error) {
+        lastReason = `cannot read the pod: ${messageOf(error)}`;
+      }
+      if (stopped) return;
+      if (pod === undefined && lastReason === undefined) return send({ type: "pod.failed", error: "the pod was deleted" });
+      if (pod?.ready) return send({ type: "pod.ready" });
+      if (pod?.waiting && FATAL_WAITING.test(pod.waiting)) return send({ type: "pod.failed", error: pod.waiting });
+      const reason = pod ? (pod.unschedulable ?? pod.waiting ?? `phase ${pod.phase}`) : lastReason;
+      if (reason && reason !== lastReason) send({ type: "pod.pending", reason });
+      lastReason = reason;
+      await ctx.sleep(ctx.pollMs);
+    }
+  })();
+  return () => {
+    stopped = true;
+  };
+}
+
+export async function podExists(ctx: StepContext, podName: string): Promise<boolean> {
+  const pod = await ctx.cluster.readPod(ctx.namespace, podName);
+  return pod !== undefined && !pod.deleting && ours(ctx, pod.labels);
+}
+
+export async function undo(ctx: StepContext, step: UndoStep, podName: string): Promise<void> {
+  if (step.kind === "deleteProxy") {
+    const pod = await ctx.cluster.readPod(ctx.namespace, podName);
+    if (pod && ours(ctx, pod.labels)) await deletePod(ctx, pod);
+    await deleteConfig(ctx, podName);
+    return;
+  }
+  await restoreWorkload(ctx, step.workload);
+}
+
+async function deletePod(ctx: StepContext, pod: PodInfo): Promise<void> {
+  await mutate(ctx, "deletePod", `Pod/${pod.name}`, { uid: pod.uid }, () => ctx.cluster.deletePod(ctx.namespace, pod.name, pod.uid), (r) => ({ result: r }));
+}
+
+/** The session's Secret (it holds the proxy's host key): deleted by uid, and only if it is this session's. */
+async function deleteConfig(ctx: StepContext, name: string): Promise<void> {
+  const config = await ctx.cluster.readSecret(ctx.namespace, name);
+  if (!config || !ours(ctx, config.labels)) return;
+  await mutate(ctx, "deleteConfig", `Secret/${name}`, { uid: config.uid }, () => ctx.cluster.deleteSecret(ctx.namespace, name, config.uid), (r) => ({ result: r }));
+}
+
+/**
+ * Back to the recorded replicas, unless someone changed them meanwhile (then leave them and warn),
+ * and loc's annotations off. Safe to run when the scale never happened or already was undone.
+ */
+export async function restoreWorkload(ctx: StepContext, original: WorkloadState): Promise<void> {
+  const target = workloadTarget(original.ref);
+  const now = await ctx.cluster.readWorkload(original.ref);
+  if (!now || now.uid !== original.uid) {
+    ctx.record({ type: "expose.warning", data: { service: ctx.service, message: `${target} was deleted or replaced while exposed; left as it is` } });
+    return;
+  }
+  const ourSession = now.annotations[ANNOTATION_SESSION] === ctx.sessionId;
+  let current = now;
+  if (now.replicas === 0 && original.replicas !== 0) {
+    current = await mutate(
+      ctx,
+      "restoreScale",
+      target,
+      { replicas: 0, to: original.replicas, uid: now.uid, resourceVersion: now.resourceVersion },
+      () => ctx.cluster.scaleWorkload(original.ref, original.replicas, now.resourceVersion),
+      (after) => ({ replicas: after.replicas }),
+    );
+  } else if (now.replicas !== original.replicas) {
+    ctx.record({
+      type: "expose.warning",
+      data: { service: ctx.service, message: `${target} was scaled to ${now.replicas} by someone else while exposed; left at ${now.replicas} (it had ${original.replicas})` },
+    });
+  }
+  if (ourSession) {
+    await mutate(ctx, "removeAnnotations", target, { uid: current.uid, annotations: locAnnotations(current.annotations) }, () =>
+      ctx.cluster.patchWorkloadAnnotations(original.ref, current.uid, { [ANNOTATION_SESSION]: null, [ANNOTATION_OWNER]: null, [ANNOTATION_ORIGINAL_REPLICAS]: null }),
+    );
+  }
+}
+
+function ours(ctx: StepContext, labels: Record<string, string>): boolean {
+  return labels[LABEL_SESSION] === ctx.sessionId;
+}
+
+function locAnnotations(annotations: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(annotations).filter(([key]) => key.startsWith("loc.dev/")));
+}
+
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

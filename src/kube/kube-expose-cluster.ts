@@ -1,0 +1,335 @@
+import {
+  AppsV1Api,
+  CoreV1Api,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubeConfig,
+  type V1Deployment,
+  type V1OwnerReference,
+  type V1Pod,
+  type V1Service,
+  type V1StatefulSet,
+} from "@kubernetes/client-node";
+import { KubeRequestError } from "./cluster-port.js";
+import type {
+  DeleteResult,
+  ExposeCluster,
+  OwnerObject,
+  OwnerReference,
+  PodInfo,
+  PodManifest,
+  SecretManifest,
+  WorkloadRef,
+  WorkloadState,
+} from "./expose-cluster.js";
+import type { ServiceObject } from "./service-model.js";
+
+/** Container waiting reasons that are just "starting", not a problem worth reporting. */
+const BENIGN_WAITING = new Set(["ContainerCreating", "PodInitializing"]);
+
+/** ExposeCluster through the API server with the kubeconfig's credentials (client-node). */
+export class KubeExposeCluster implements ExposeCluster {
+  private readonly core: CoreV1Api;
+  private readonly apps: AppsV1Api;
+
+  constructor(config: KubeConfig) {
+    this.core = config.makeApiClient(CoreV1Api);
+    this.apps = config.makeApiClient(AppsV1Api);
+  }
+
+  async namespaceExists(namespace: string): Promise<boolean> {
+    const found = await orUndefined(`read namespace ${namespace}`, () => this.core.readNamespace({ name: namespace }));
+    return found !== undefined;
+  }
+
+  async getService(namespace: string, name: string): Promise<ServiceObject | undefined> {
+    const service = await orUndefined(`read Service ${namespace}/${name}`, () => this.core.readNamespacedService({ namespace, name }));
+    return service && toServiceObject(service);
+  }
+
+  async listPods(namespace: string, selector: Record<string, string>): Promise<PodInfo[]> {
+    const labelSelector = Object.entries(selector)
+      .map(([key, value]) => `${key}=${value}`)
+      .join(",");
+    const list = await call(`list pods ${labelSelector} in ${namespace}`, () => this.core.listNamespacedPod({ namespace, labelSelector }));
+    return list.items.map(toPodInfo);
+  }
+
+  async findPods(labelSelector: string, namespace?: string): Promise<PodInfo[]> {
+    const list = await call(`list pods ${labelSelector} in ${namespace ?? "all namespaces"}`, () =>
+      namespace === undefined ? this.core.listPodForAllNamespaces({ labelSelector }) : this.core.listNamespacedPod({ namespace, labelSelector }),
+    );
+    return list.items.map(toPodInfo);
+  }
+
+  async readPod(namespace: string, name: string): Promise<PodInfo | undefined> {
+    const pod = await orUndefined(`read pod ${namespace}/${name}`, () => this.core.readNamespacedPod({ namespace, name }));
+    return pod && toPodInfo(pod);
+  }
+
+  async readReplicaSet(namespace: string, name: string): Promise<OwnerObject | undefined> {
+    const rs = await orUndefined(`read ReplicaSet ${namespace}/${name}`, () => this.apps.readNamespacedReplicaSet({ namespace, name }));
+    return (
+      rs && {
+        kind: "ReplicaSet",
+        namespace: rs.metadata?.namespace ?? namespace,
+        name: rs.metadata?.name ?? name,
+        uid: rs.metadata?.uid ?? "",
+        ownerReferences: (rs.metadata?.ownerReferences ?? []).map(toOwnerReference),
+      }
+    );
+  }
+
+  async readWorkload(ref: WorkloadRef): Promise<WorkloadState | undefined> {
+    const { namespace, name } = ref;
+    // One GET of the object gives uid, resourceVersion, annotations and replicas from the same
+    // version; the scale subresource's spec.replicas is this very field.
+    const object = await orUndefined<V1Deployment | V1StatefulSet>(`read ${describe(ref)}`, () =>
+      ref.kind === "Deployment" ? this.apps.readNamespacedDeployment({ namespace, name }) : this.apps.readNamespacedStatefulSet({ namespace, name }),
+    );
+    return object && toWorkloadState(ref, object);
+  }
+
+  async scaleWorkload(ref: WorkloadRef, replicas: number, resourceVersion: string): Promise<WorkloadState> {
+    const { namespace, name } = ref;
+    // The Scale's resourceVersion is the workload's, so a stale one is a 409 Conflict.
+    const body = { metadata: { name, namespace, resourceVersion }, spec: { replicas } };
+    await call(`scale ${describe(ref)} to ${replicas}`, () =>
+      ref.kind === "Deployment"
+        ? this.apps.replaceNamespacedDeploymentScale({ namespace, name, body })
+        : this.apps.replaceNamespacedStatefulSetScale({ namespace, name, body }),
+    );
+    return this.mustReadWorkload(ref);
+  }
+
+  async patchWorkloadAnnotations(ref: WorkloadRef, uid: string, annotations: Record<string, string | null>): Promise<WorkloadState> {
+    const { namespace, name } = ref;
+    // The uid in the patch makes it conditional: on an object with another uid (replaced under the
+    // same name) the API server refuses to change metadata.uid, with 422 Invalid ("field is
+    // immutable"), not 409. That refusal is reported as the 409 the interface promises.
+    const body = { metadata: { uid, annotations } };
+    const options = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
+    const what = `annotate ${describe(ref)}`;
+    try {
+      const patched: V1Deployment | V1StatefulSet =
+        ref.kind === "Deployment"
+          ? await this.apps.patchNamespacedDeployment({ namespace, name, body }, options)
+          : await this.apps.patchNamespacedStatefulSet({ namespace, name, body }, options);
+      return toWorkloadState(ref, patched);
+    } catch (error) {
+      if (invalidField(error, "metadata.uid")) {
+        throw new KubeRequestError(`${what}: precondition failed: uid ${uid} is not the current object's (it was deleted and recreated)`, 409);
+      }
+      throw toKubeRequestError(what, error);
+    }
+  }
+
+  async createPod(namespace: string, manifest: PodManifest): Promise<PodInfo> {
+    const pod = await call(`create pod ${namespace}/${manifest.metadata.name}`, () =>
+      this.core.createNamespacedPod({ namespace, body: manifest as V1Pod }),
+    );
+    return toPodInfo(pod);
+  }
+
+  async deletePod(namespace: string, name: string, uid: string): Promise<DeleteResult> {
+    return deleted(`delete pod ${namespace}/${name}`, () =>
+      this.core.deleteNamespacedPod({ namespace, name, body: { preconditions: { uid }, gracePeriodSeconds: 0 } }),
+    );
+  }
+
+  async createSecret(namespace: string, secret: SecretManifest): Promise<{ name: string; uid: string }> {
+    const ownerReferences = secret.ownerPod ? [{ apiVersion: "v1", kind: "Pod", name: secret.ownerPod.name, uid: secret.ownerPod.uid }] : undefined;
+    const created = await call(`create Secret ${namespace}/${secret.name}`, () =>
+      this.core.createNamespacedSecret({
+        namespace,
+        body: {
+          metadata: { name: secret.name, labels: secret.labels, ...(ownerReferences ? { ownerReferences } : {}) },
+          type: "Opaque",
+          stringData: secret.data,
+        },
+      }),
+    );
+    return { name: created.metadata?.name ?? secret.name, uid: created.metadata?.uid ?? "" };
+  }
+
+  async readSecret(namespace: string, name: string): Promise<{ uid: string; labels: Record<string, string> } | undefined> {
+    const secret = await orUndefined(`read Secret ${namespace}/${name}`, () => this.core.readNamespacedSecret({ namespace, name }));
+    // Identity and labels only: the data never leaves this function.
+    return secret && { uid: secret.metadata?.uid ?? "", labels: { ...secret.metadata?.labels } };
+  }
+
+  async deleteSecret(namespace: string, name: string, uid: string): Promise<DeleteResult> {
+    return deleted(`delete Secret ${namespace}/${name}`, () => this.core.deleteNamespacedSecret({ namespace, name, body: { preconditions: { uid } } }));
+  }
+
+  private async mustReadWorkload(ref: WorkloadRef): Promise<WorkloadState> {
+    const state = await this.readWorkload(ref);
+    if (!state) throw new KubeRequestError(`${describe(ref)} not found`, 404);
+    return state;
+  }
+}
+
+function describe(ref: WorkloadRef): string {
+  return `${ref.kind} ${ref.namespace}/${ref.name}`;
+}
+
+async function call<T>(what: string, request: () => Promise<T>): Promise<T> {
+  try {
+    return await request();
+  } catch (error) {
+    throw toKubeRequestError(what, error);
+  }
+}
+
+/** The object, or undefined on 404. */
+async function orUndefined<T>(what: string, request: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await call(what, request);
+  } catch (error) {
+    if (error instanceof KubeRequestError && error.statusCode === 404) return undefined;
+    throw error;
+  }
+}
+
+/** Deletes with a uid precondition: 404 or a failed uid precondition (a replacement) is "gone". */
+async function deleted(what: string, request: () => Promise<unknown>): Promise<DeleteResult> {
+  try {
+    await call(what, request);
+    return "deleted";
+  } catch (error) {
+    if (error instanceof KubeRequestError && (error.statusCode === 404 || (error.statusCode === 409 && /precondition/i.test(error.message)))) {
+      return "gone";
+    }
+    throw error;
+  }
+}
+
+/**
+ * A KubeRequestError naming the request and carrying the metav1.Status message. Never the
+ * ApiException's own message: it embeds the response headers.
+ */
+export function toKubeRequestError(what: string, error: unknown): KubeRequestError {
+  if (error instanceof KubeRequestError) return error;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === "number") {
+    const message = statusMessage((error as { body?: unknown }).body) ?? httpReason(code);
+    return new KubeRequestError(`${what}: ${message}`, code);
+  }
+  // Network and TLS failures (node-fetch FetchError, system errors): no HTTP status.
+  const message = error instanceof Error ? error.message : String(error);
+  return new KubeRequestError(`${what}: ${message}`, undefined);
+}
+
+interface Status {
+  message?: unknown;
+  details?: { causes?: { field?: unknown }[] };
+}
+
+/** The metav1.Status in an ApiException's body (a JSON string in client-node 1.x), if it is one. */
+function statusOf(body: unknown): Status | undefined {
+  if (typeof body !== "string") return typeof body === "object" && body !== null ? (body as Status) : undefined;
+  try {
+    const parsed: unknown = JSON.parse(body);
+    return typeof parsed === "object" && parsed !== null ? (parsed as Status) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function statusMessage(body: unknown): string | undefined {
+  const message = statusOf(body)?.message;
+  return typeof message === "string" && message ? message : undefined;
+}
+
+/** A 422 Invalid whose causes name `field`. */
+function invalidField(error: unknown, field: string): boolean {
+  const { code, body } = error as { code?: unknown; body?: unknown };
+  return code === 422 && (statusOf(body)?.details?.causes ?? []).some((cause) => cause.field === field);
+}
+
+function httpReason(code: number): string {
+  const reasons: Record<number, string> = { 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict", 422: "Unprocessable Entity", 429: "Too Many Requests" };
+  return `HTTP ${code}${reasons[code] ? ` ${reasons[code]}` : ""}`;
+}
+
+function toOwnerReference(ref: V1OwnerReference): OwnerReference {
+  return {
+    apiVersion: ref.apiVersion,
+    kind: ref.kind,
+    name: ref.name,
+    uid: ref.uid,
+    ...(ref.controller !== undefined ? { controller: ref.controller } : {}),
+  };
+}
+
+function toWorkloadState(ref: WorkloadRef, object: V1Deployment | V1StatefulSet): WorkloadState {
+  return {
+    ref: { ...ref },
+    uid: object.metadata?.uid ?? "",
+    resourceVersion: object.metadata?.resourceVersion ?? "",
+    replicas: object.spec?.replicas ?? 0,
+    annotations: { ...object.metadata?.annotations },
+  };
+}
+
+export function toPodInfo(pod: V1Pod): PodInfo {
+  const conditions = pod.status?.conditions ?? [];
+  const scheduled = conditions.find((c) => c.type === "PodScheduled");
+  const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
+  const waiting = statuses.map((s) => s.state?.waiting).find((w) => w?.reason && !BENIGN_WAITING.has(w.reason));
+  return {
+    namespace: pod.metadata?.namespace ?? "",
+    name: pod.metadata?.name ?? "",
+    uid: pod.metadata?.uid ?? "",
+    labels: { ...pod.metadata?.labels },
+    ownerReferences: (pod.metadata?.ownerReferences ?? []).map(toOwnerReference),
+    phase: pod.status?.phase ?? "Pending",
+    ready: conditions.some((c) => c.type === "Ready" && c.status === "True"),
+    deleting: Boolean(pod.metadata?.deletionTimestamp),
+    ...(scheduled?.status === "False" ? { unschedulable: reasonAndMessage(scheduled.reason, scheduled.message) } : {}),
+    ...(waiting ? { waiting: reasonAndMessage(waiting.reason, waiting.message) } : {}),
+    containerPorts: containerPorts(pod),
+  };
+}
+
+/** Named ports of all containers (init containers too, as sidecars may serve), name → number. */
+function containerPorts(pod: V1Pod): Record<string, number> {
+  const ports: Record<string, number> = {};
+  for (const container of [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]) {
+    for (const port of container.ports ?? []) if (port.name) ports[port.name] = port.containerPort;
+  }
+  return ports;
+}
+
+function reasonAndMessage(reason: string | undefined, message: string | undefined): string {
+  return message ? `${reason ?? "Unknown"}: ${message}` : (reason ?? "Unknown");
+}
+
+function toServiceObject(service: V1Service): ServiceObject {
+  const meta = service.metadata ?? {};
+  const spec = service.spec ?? {};
+  return {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: {
+      name: meta.name,
+      namespace: meta.namespace,
+      uid: meta.uid,
+      resourceVersion: meta.resourceVersion,
+      ...(meta.labels ? { labels: { ...meta.labels } } : {}),
+      ...(meta.annotations ? { annotations: { ...meta.annotations } } : {}),
+    },
+    spec: {
+      ...(spec.type !== undefined ? { type: spec.type } : {}),
+      ...(spec.clusterIP !== undefined ? { clusterIP: spec.clusterIP } : {}),
+      ...(spec.selector !== undefined ? { selector: { ...spec.selector } } : {}),
+      ...(spec.externalName !== undefined ? { externalName: spec.externalName } : {}),
+      ports: (spec.ports ?? []).map((p) => ({
+        ...(p.name !== undefined ? { name: p.name } : {}),
+        port: p.port,
+        ...(p.protocol !== undefined ? { protocol: p.protocol } : {}),
+        ...(p.targetPort !== undefined ? { targetPort: p.targetPort } : {}),
+      })),
+    },
+  };
+}
