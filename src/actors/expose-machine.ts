@@ -67,6 +67,8 @@ export const exposeMachine = setup({
     undo: fromPromise<void, UndoStep>(notProvided("undo")),
   },
   actions: {
+    /** A new phase began: recorded and shown before any of its steps run. */
+    announce: (_, _params: { step: ExposeStateName }) => undefined,
     /** Closes the live transport session, if any (not a cluster mutation, so not on the undo stack). */
     closeTransport: () => undefined,
     /** Records an undo step that failed; compensation goes on with the next one. */
@@ -130,6 +132,7 @@ export const exposeMachine = setup({
   states: {
     // Read-only: a stop here has nothing to undo.
     resolving: {
+      entry: { type: "announce", params: { step: "resolving" } },
       invoke: {
         src: "resolve",
         onDone: { target: "scalingDown", actions: assign({ plan: ({ event }) => event.output }) },
@@ -138,6 +141,7 @@ export const exposeMachine = setup({
       on: { stop: { target: "stopped", actions: "requestStop" } },
     },
     scalingDown: {
+      entry: { type: "announce", params: { step: "scalingDown" } },
       initial: "next",
       on: { stop: { actions: "requestStop" } },
       states: {
@@ -160,7 +164,7 @@ export const exposeMachine = setup({
       },
     },
     creatingProxy: {
-      entry: "pushProxyUndo",
+      entry: ["pushProxyUndo", { type: "announce", params: { step: "creatingProxy" } }],
       invoke: {
         src: "createProxy",
         input: ({ context }) => ({ plan: context.plan! }),
@@ -173,6 +177,7 @@ export const exposeMachine = setup({
       on: { stop: { actions: "requestStop" } },
     },
     waitingReady: {
+      entry: { type: "announce", params: { step: "waitingReady" } },
       invoke: { src: "watchPod", input: ({ context }) => ({ pod: context.pod?.name ?? "" }) },
       after: {
         readyTimeout: {
@@ -191,6 +196,7 @@ export const exposeMachine = setup({
     },
     // The first connection: bounded by connectTimeout, then the expose fails and is undone.
     establishing: {
+      entry: { type: "announce", params: { step: "establishing" } },
       initial: "connecting",
       after: {
         connectTimeout: {
@@ -212,6 +218,7 @@ export const exposeMachine = setup({
       },
     },
     active: {
+      entry: { type: "announce", params: { step: "active" } },
       invoke: { src: "watchTransport" },
       after: { stableAfter: { actions: "resetAttempts" } },
       on: {
@@ -221,6 +228,7 @@ export const exposeMachine = setup({
     },
     // After a loss: retry forever with capped backoff; the pod is recreated only if it is gone.
     reconnecting: {
+      entry: { type: "announce", params: { step: "reconnecting" } },
       initial: "retrying",
       on: { stop: { target: "compensating", actions: "requestStop" } },
       states: {
@@ -247,24 +255,29 @@ export const exposeMachine = setup({
       },
     },
     compensating: {
-      entry: "closeTransport",
-      always: { guard: "nothingToUndo", target: "finishing" },
-      invoke: {
-        src: "undo",
-        input: ({ context }) => context.undo[context.undo.length - 1]!,
-        onDone: { target: "compensating", reenter: true, actions: "popUndo" },
-        onError: {
-          target: "compensating",
-          reenter: true,
-          actions: [{ type: "undoFailed", params: ({ context, event }) => ({ step: context.undo[context.undo.length - 1], error: event.error }) }, "popUndo"],
-        },
-      },
+      entry: ["closeTransport", { type: "announce", params: { step: "compensating" } }],
+      initial: "undoing",
       // A second stop while undoing changes nothing: the undo runs to the end either way.
       on: { stop: { actions: "requestStop" } },
+      states: {
+        undoing: {
+          always: { guard: "nothingToUndo", target: "#expose.finishing" },
+          invoke: {
+            src: "undo",
+            input: ({ context }) => context.undo[context.undo.length - 1]!,
+            onDone: { target: "undoing", reenter: true, actions: "popUndo" },
+            onError: {
+              target: "undoing",
+              reenter: true,
+              actions: [{ type: "undoFailed", params: ({ context, event }) => ({ step: context.undo[context.undo.length - 1], error: event.error }) }, "popUndo"],
+            },
+          },
+        },
+      },
     },
     finishing: { always: [{ guard: "stopRequested", target: "stopped" }, { target: "failed" }] },
-    stopped: { type: "final" },
-    failed: { type: "final" },
+    stopped: { type: "final", entry: { type: "announce", params: { step: "stopped" } } },
+    failed: { type: "final", entry: { type: "announce", params: { step: "failed" } } },
   },
 });
 

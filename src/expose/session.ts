@@ -106,9 +106,7 @@ export class ExposeSession {
     this.done = new Promise((resolve) => {
       this.actor.subscribe({
         next: (snapshot) => {
-          const state = topState(snapshot.value);
-          if (state !== this.state) this.enter(state, snapshot.context);
-          if (snapshot.status === "done") resolve(state === "stopped" ? { state: "stopped" } : this.failure(snapshot.context));
+          if (snapshot.status === "done") resolve(snapshot.value === "stopped" ? { state: "stopped" } : this.failure(snapshot.context));
         },
       });
     });
@@ -125,7 +123,6 @@ export class ExposeSession {
 
   start(): void {
     this.record({ type: "expose.requested", data: { service: this.service, transport: this.deps.transport.name, owner: this.deps.owner, ports: this.options.maps.map((m) => m.text) } });
-    this.record({ type: "expose.step", data: { service: this.service, step: "resolving" } });
     this.actor.start();
   }
 
@@ -187,6 +184,7 @@ export class ExposeSession {
       },
       actions: {
         closeTransport: () => this.closeTransport(),
+        announce: ({ context }, params) => this.enter(params.step, context),
         undoFailed: (_, params) => {
           const what = params.step?.kind === "restoreWorkload" ? `restore ${workloadTarget(params.step.workload.ref)}` : `delete proxy ${this.podName}`;
           this.record({ type: "expose.warning", data: { service: this.service, message: `could not ${what}: ${messageOf(params.error)}; loc recover will retry` } });
@@ -228,7 +226,7 @@ export class ExposeSession {
       this.record({ type: "expose.stopped", data: { service, reason: context.stopReason ?? "stopped" } });
     } else if (state === "failed") {
       this.record({ type: "expose.failed", data: { service, error: context.error ?? "unknown error" } });
-    } else if (state !== "finishing") {
+    } else {
       this.record({ type: "expose.step", data: { service, step: state, ...(detail ? { detail } : {}) } });
     }
   }
@@ -258,6 +256,3 @@ export class ExposeSession {
   }
 }
 
-function topState(value: unknown): string {
-  return typeof value === "string" ? value : Object.keys(value as object)[0] ?? "unknown";
-}

@@ -267,7 +267,8 @@ class SshReverseSession implements ReverseSession {
       this.drops.delete(drop);
       this.stats.openConnections -= 1;
       socket.destroy();
-      channel.close();
+      // Once the SSH connection is gone its channels are too: there is nobody to tell.
+      if (!this.closed) channel.close();
     };
     this.drops.add(drop);
     channel.on("data", (chunk: Buffer) => (this.stats.bytesIn += chunk.length));

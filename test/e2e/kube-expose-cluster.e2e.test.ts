@@ -94,6 +94,39 @@ exposeClusterContract("KubeExposeCluster", async () => {
   };
 });
 
+describe("KubeExposeCluster on a real control plane", () => {
+  let kube: Kube;
+  let namespace: string;
+
+  beforeAll(async () => {
+    kube = connect(inject("kubeconfig"));
+    namespace = await createNamespace(kube, "expose-real");
+  });
+
+  afterAll(async () => {
+    if (namespace) await deleteNamespace(kube, namespace);
+  });
+
+  it("annotating a Deployment bumps its generation: the controller then writes status and copies the annotation to the ReplicaSet", async () => {
+    const ref: WorkloadRef = { kind: "Deployment", namespace, name: "web" };
+    await createDeployment(kube, namespace, "web", 1, shape({ app: "web" }));
+    await waitForReadyPods(kube, namespace, { app: "web" }, 1);
+    await settled(kube, ref);
+    const cluster = new KubeExposeCluster(kube.config);
+    const before = await kube.apps.readNamespacedDeployment({ namespace, name: "web" });
+    const patched = await cluster.patchWorkloadAnnotations(ref, before.metadata?.uid ?? "", { "loc.dev/exposed": "yes" });
+
+    const after = await waitFor("the controller to observe the new generation", async () => {
+      const deployment = await kube.apps.readNamespacedDeployment({ namespace, name: "web" });
+      return deployment.status?.observedGeneration === deployment.metadata?.generation ? deployment : undefined;
+    });
+    expect(after.metadata?.generation).toBe((before.metadata?.generation ?? 0) + 1);
+    expect(Number(after.metadata?.resourceVersion)).toBeGreaterThan(Number(patched.resourceVersion));
+    const replicaSets = await kube.apps.listNamespacedReplicaSet({ namespace });
+    expect(replicaSets.items[0]?.metadata?.annotations?.["loc.dev/exposed"]).toBe("yes");
+  });
+});
+
 /** Everything an expose session needs in its namespace, except updating a StatefulSet's scale. */
 const allButStatefulSetScale: V1PolicyRule[] = [
   { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "create", "delete"] },

@@ -199,21 +199,60 @@ describe("SSH reverse transport with real sshd", () => {
     expect(await probe(remotePort)).toBe("refused");
   });
 
+  it("fails with the port sshd would not listen on and gives up the forwards it had", async () => {
+    const { ssh, forward } = transport();
+    const plan = ssh.prepare({ user, port: PROXY_PORT });
+    const sshd = await sshdFor(plan);
+    forward.port = sshd.port;
+    // Something else already listens on the second port, so sshd cannot bind it.
+    const busy = net.createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => busy.listen(0, "127.0.0.1", resolve));
+    cleanups.push(() => new Promise((resolve) => busy.close(resolve)));
+    const busyPort = (busy.address() as net.AddressInfo).port;
+    const okPort = await freeLoopbackPort();
+
+    const outcome = await plan
+      .connect(target, [
+        { remotePort: okPort, localHost: "127.0.0.1", localPort: 9 },
+        { remotePort: busyPort, localHost: "127.0.0.1", localPort: 9 },
+      ])
+      .then((session) => (cleanups.push(() => session.close()), "connected"), (error: Error) => error);
+    expect(outcome).toBeInstanceOf(Error);
+    expect((outcome as Error).message).toBe(
+      `sshd in proxy pod ns-ssh/loc-proxy-abc refused to listen on port ${busyPort}: Unable to bind to 0.0.0.0:${busyPort}`,
+    );
+    // The client is gone, so sshd dropped the forward that had worked.
+    await waitFor("the first forward to stop listening", async () => ((await probe(okPort)) === "refused") || undefined, {
+      timeoutMs: 10_000,
+      intervalMs: 50,
+    });
+    expect(forward.streams.every((stream) => stream.destroyed)).toBe(true);
+  });
+
   it("reports the session lost when sshd dies, and close() afterwards is harmless", async () => {
     const { ssh, forward } = transport();
     const plan = ssh.prepare({ user, port: PROXY_PORT });
     const sshd = await sshdFor(plan);
     forward.port = sshd.port;
+    // A laptop-side server that holds its connections open: the loss must end them.
+    const laptopClosed = deferred<void>();
+    const held = net.createServer((socket) => socket.on("close", () => laptopClosed.resolve()).on("error", () => undefined));
+    await new Promise<void>((resolve) => held.listen(0, "127.0.0.1", resolve));
+    cleanups.push(() => new Promise((resolve) => held.close(resolve)));
     const remotePort = await freeLoopbackPort();
-    const session = await connectTo(plan, [
-      { remotePort, localHost: "127.0.0.1", localPort: await startHttpServer() },
-    ]);
+    const session = await connectTo(plan, [{ remotePort, localHost: "127.0.0.1", localPort: (held.address() as net.AddressInfo).port }]);
+    const clusterClient = net.connect({ host: "127.0.0.1", port: remotePort });
+    clusterClient.on("error", () => undefined);
+    cleanups.push(() => clusterClient.destroy());
+    await waitFor("the held connection", async () => session.stats.openConnections === 1 || undefined, { timeoutMs: 10_000, intervalMs: 20 });
     expect(await pendingAfter(session.lost, 200)).toBe("pending");
 
     await sshd.stop();
     const reason = await pendingAfter(session.lost, 10_000);
     expect(reason).toBeInstanceOf(Error);
     expect((reason as Error).message).toMatch(/SSH session to proxy pod ns-ssh\/loc-proxy-abc lost/);
+    await expect(pendingAfter(laptopClosed.promise, 5_000)).resolves.toBeUndefined();
+    expect(session.stats.openConnections).toBe(0);
     await expect(pendingAfter(session.close(), 5_000)).resolves.toBeUndefined();
   });
 
