@@ -55,11 +55,25 @@ export function formatWatchProblems(status: DaemonStatus, now: number): string[]
   );
 }
 
+const EXPOSE_HEADER = ["EXPOSED", "SESSION", "STATE", "REASON", "POD", "PORTS", "SCALED", "CONN", "IN", "OUT", "SINCE"];
+
+/** Services sent to this machine, as a second table; nothing when there are none. */
+export function formatExposeTable(status: DaemonStatus, now: number): string[] {
+  if (status.exposes.length === 0) return [];
+  const rows = [...status.exposes]
+    .sort((a, b) => compare(a.service, b.service))
+    .map((e) =>
+      [e.service, e.id, e.state, e.reason, e.pod, e.ports.join(","), e.workloads.join(","), String(e.openConnections), formatBytes(e.bytesIn), formatBytes(e.bytesOut), formatAge(now - e.since)].map(
+        (cell) => cell || "-",
+      ),
+    );
+  return alignColumns([EXPOSE_HEADER, ...rows]);
+}
+
 function alignColumns(rows: string[][]): string[] {
-  const widths = HEADER.map((_, col) => Math.max(...rows.map((row) => row[col]?.length ?? 0)));
-  return rows.map((row) =>
-    row.map((cell, col) => (col < HEADER.length - 1 ? cell.padEnd(widths[col] ?? 0) : cell)).join("  "),
-  );
+  const columns = rows[0]?.length ?? 0;
+  const widths = Array.from({ length: columns }, (_, col) => Math.max(...rows.map((row) => row[col]?.length ?? 0)));
+  return rows.map((row) => row.map((cell, col) => (col < columns - 1 ? cell.padEnd(widths[col] ?? 0) : cell)).join("  "));
 }
 
 /** Byte order, not locale order: the same input sorts the same on every machine. */

@@ -70,7 +70,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     });
 
   cli
-    .command("list", "Show the running daemon's tunnels: state, endpoint pod, address, ports, traffic")
+    .command("list", "Show the running daemon's tunnels and exposes: state, pod, address, ports, traffic")
     .option("--json", "Print the daemon's status as JSON (with --watch: NDJSON, one status per change)")
     .option("-w, --watch", "Reprint on every change until Ctrl-C")
     .example("loc list --watch")

@@ -58,9 +58,31 @@ export async function scaleDown(ctx: StepContext, workload: WorkloadState): Prom
     "scale",
     target,
     { replicas: workload.replicas, to: 0, uid: workload.uid, resourceVersion: annotated.resourceVersion },
-    () => ctx.cluster.scaleWorkload(workload.ref, 0, annotated.resourceVersion),
+    () => scaleIfUnchanged(ctx, workload.ref, workload.uid, workload.replicas, 0, annotated.resourceVersion),
     (after) => ({ replicas: after.replicas }),
   );
+}
+
+const SCALE_ATTEMPTS = 5;
+
+/**
+ * Scales conditionally on the resourceVersion. A conflict is retried only while the workload is the
+ * same object with the replicas loc expects: a Deployment's controller writes its status right after
+ * loc's annotation (the generation moved), which is not a reason to give up; someone else's scale is.
+ */
+async function scaleIfUnchanged(ctx: StepContext, ref: WorkloadRef, uid: string, expected: number, replicas: number, resourceVersion: string): Promise<WorkloadState> {
+  let version = resourceVersion;
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await ctx.cluster.scaleWorkload(ref, replicas, version);
+    } catch (error) {
+      if ((error as { statusCode?: number }).statusCode !== 409 || attempt >= SCALE_ATTEMPTS) throw error;
+      const now = await ctx.cluster.readWorkload(ref);
+      if (!now || now.uid !== uid) throw new Error(`${workloadTarget(ref)} was deleted or replaced meanwhile`, { cause: error });
+      if (now.replicas !== expected) throw new Error(`${workloadTarget(ref)} was scaled to ${now.replicas} by someone else meanwhile`, { cause: error });
+      version = now.resourceVersion;
+    }
+  }
 }
 
 /** The Secret with the transport's files first, then the pod it controls (see proxy-pod.ts). */
@@ -185,7 +207,7 @@ export async function restoreWorkload(ctx: StepContext, original: WorkloadState)
       "restoreScale",
       target,
       { replicas: 0, to: original.replicas, uid: now.uid, resourceVersion: now.resourceVersion },
-      () => ctx.cluster.scaleWorkload(original.ref, original.replicas, now.resourceVersion),
+      () => scaleIfUnchanged(ctx, original.ref, original.uid, 0, original.replicas, now.resourceVersion),
       (after) => ({ replicas: after.replicas }),
     );
   } else if (now.replicas !== original.replicas) {

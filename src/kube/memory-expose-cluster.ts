@@ -215,12 +215,11 @@ export class MemoryExposeCluster implements ExposeCluster {
         throw new KubeRequestError(`Scale.autoscaling "${ref.name}" is invalid: spec.replicas: Invalid value: ${replicas}: must be greater than or equal to 0`, 422);
       }
       // An update that changes nothing is not written: the resourceVersion stays.
-      if (workload.replicas !== replicas) {
-        workload.replicas = replicas;
-        workload.meta.resourceVersion = this.objects.nextVersion();
-        this.objects.reconcile(workload);
-      }
-      return this.objects.state(workload);
+      if (workload.replicas === replicas) return this.objects.state(workload);
+      workload.replicas = replicas;
+      workload.meta.resourceVersion = this.objects.nextVersion();
+      this.objects.reconcile(workload);
+      return this.objects.afterStatusWrite(workload);
     });
   }
 
@@ -231,8 +230,10 @@ export class MemoryExposeCluster implements ExposeCluster {
       if (workload.meta.uid !== uid) throw uidPrecondition(ref.kind, `${ref.namespace}/${ref.name}`, uid);
       const before = JSON.stringify(workload.meta.annotations);
       mergeAnnotations(workload.meta.annotations, annotations);
-      if (JSON.stringify(workload.meta.annotations) !== before) workload.meta.resourceVersion = this.objects.nextVersion();
-      return this.objects.state(workload);
+      if (JSON.stringify(workload.meta.annotations) === before) return this.objects.state(workload);
+      workload.meta.resourceVersion = this.objects.nextVersion();
+      // A Deployment's generation moves with its annotations; a StatefulSet's does not.
+      return workload.kind === "Deployment" ? this.objects.afterStatusWrite(workload) : this.objects.state(workload);
     });
   }
 
@@ -241,13 +242,17 @@ export class MemoryExposeCluster implements ExposeCluster {
       const { name, labels } = manifest.metadata;
       validateName("Pod", name);
       this.objects.requireNamespace(namespace);
-      const containers = (manifest.spec as { containers?: { ports?: { name?: string; containerPort: number }[] }[] } | undefined)?.containers;
+      type Container = { ports?: { name?: string; containerPort: number }[] };
+      const spec = manifest.spec as { containers?: Container[]; initContainers?: Container[] } | undefined;
+      const containers = spec?.containers;
       if (!Array.isArray(containers) || containers.length === 0) {
         throw new KubeRequestError(`Pod "${name}" is invalid: spec.containers: Required value`, 422);
       }
       if (this.objects.pods.has(key(namespace, name))) throw alreadyExists("Pod", name);
       const owners = ((manifest.metadata as { ownerReferences?: OwnerReference[] }).ownerReferences ?? []).map((o) => ({ ...o }));
-      const ports = Object.fromEntries(containers.flatMap((c) => c.ports ?? []).flatMap((p) => (p.name ? [[p.name, p.containerPort]] : [])));
+      // Named ports of init containers (sidecars) too; a regular container's wins a clash.
+      const all = [...(spec?.initContainers ?? []), ...containers].flatMap((c) => c.ports ?? []);
+      const ports = Object.fromEntries(all.flatMap((p) => (p.name ? [[p.name, p.containerPort]] : [])));
       return this.objects.podInfo(this.objects.addPod(namespace, name, labels, owners, ports, structuredClone(manifest)));
     });
   }

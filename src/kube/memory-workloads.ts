@@ -8,7 +8,8 @@ import type { ServiceObject } from "./service-model.js";
  * synchronously: a Deployment owns one ReplicaSet that owns pods `<rs>-<n>`, a StatefulSet owns
  * pods `<name>-<ordinal>`, and changing replicas (or deleting a controlled pod) reconciles the pods
  * at once. Deleting a pod garbage-collects the Secrets it owns. Every write takes the next
- * resourceVersion from one counter, as etcd's revision does.
+ * resourceVersion from one counter, as etcd's revision does; a change of generation (replicas, or a
+ * Deployment's annotations) is followed by the controller's status write, another version.
  */
 export interface Meta {
   namespace: string;
@@ -166,6 +167,16 @@ export class MemoryObjects {
       this.addPod(namespace, `${rs.meta.name}-${rs.nextPod++}`, rs.meta.labels, [owner], workload.containerPorts);
     }
     for (const pod of pods.slice(workload.replicas).reverse()) this.deleteQuietly(pod);
+  }
+
+  /**
+   * The state as written, then the controller's status write for the new generation, which on a
+   * real cluster follows within milliseconds: the returned resourceVersion is already stale.
+   */
+  afterStatusWrite(workload: StoredWorkload): WorkloadState {
+    const written = this.state(workload);
+    workload.meta.resourceVersion = this.nextVersion();
+    return written;
   }
 
   controlledPods(workload: StoredWorkload): StoredPod[] {

@@ -202,14 +202,16 @@ describe("SSH reverse transport with real sshd", () => {
   it("fails with the port sshd would not listen on and gives up the forwards it had", async () => {
     const { ssh, forward } = transport();
     const plan = ssh.prepare({ user, port: PROXY_PORT });
-    const sshd = await sshdFor(plan);
-    forward.port = sshd.port;
-    // Something else already listens on the second port, so sshd cannot bind it.
-    const busy = net.createServer((socket) => socket.destroy());
-    await new Promise<void>((resolve) => busy.listen(0, "127.0.0.1", resolve));
-    cleanups.push(() => new Promise((resolve) => busy.close(resolve)));
-    const busyPort = (busy.address() as net.AddressInfo).port;
     const okPort = await freeLoopbackPort();
+    const busyPort = await freeLoopbackPort();
+    // sshd may listen on the first port only, so it refuses the second.
+    const sshd = await startSshd({
+      hostKeyPrivate: plan.proxy.secretFiles.ssh_host_ed25519_key ?? "",
+      authorizedKeys: plan.proxy.secretFiles.authorized_keys ?? "",
+      configLines: [`PermitListen ${okPort}`],
+    });
+    cleanups.push(() => sshd.stop());
+    forward.port = sshd.port;
 
     const outcome = await plan
       .connect(target, [
@@ -227,6 +229,7 @@ describe("SSH reverse transport with real sshd", () => {
       intervalMs: 50,
     });
     expect(forward.streams.every((stream) => stream.destroyed)).toBe(true);
+    expect(sshd.log()).toContain(`remote forward to host 0.0.0.0 port ${busyPort}, but the request was denied`);
   });
 
   it("reports the session lost when sshd dies, and close() afterwards is harmless", async () => {

@@ -1,6 +1,10 @@
-import { describe, expect, it } from "vitest";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { KubeConfig } from "@kubernetes/client-node";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { KubeRequestError } from "../../src/kube/cluster-port.js";
 import type { PodManifest, WorkloadRef } from "../../src/kube/expose-cluster.js";
+import { KubeExposeCluster } from "../../src/kube/kube-expose-cluster.js";
 import { MemoryExposeCluster } from "../../src/kube/memory-expose-cluster.js";
 import { exposeClusterContract } from "../helpers/expose-cluster-contract.js";
 
@@ -148,6 +152,18 @@ describe("MemoryExposeCluster (twin only)", () => {
     expect((await twin.patchWorkloadAnnotations(web, before?.uid ?? "", { absent: null })).resourceVersion).toBe(before?.resourceVersion);
   });
 
+  it("follows a scale, or a Deployment annotation change, with the controller's status write: the returned version is stale", async () => {
+    const twin = seeded();
+    const scaled = await twin.scaleWorkload(web, 1, twin.workload(web)?.resourceVersion ?? "");
+    expect(Number(twin.workload(web)?.resourceVersion)).toBeGreaterThan(Number(scaled.resourceVersion));
+    await expect(twin.scaleWorkload(web, 0, scaled.resourceVersion)).rejects.toMatchObject({ statusCode: 409 });
+    const annotated = await twin.patchWorkloadAnnotations(web, scaled.uid, { "loc.dev/a": "1" });
+    expect(twin.workload(web)?.resourceVersion).not.toBe(annotated.resourceVersion);
+    const dbState = twin.workload(db);
+    const dbAnnotated = await twin.patchWorkloadAnnotations(db, dbState?.uid ?? "", { "loc.dev/a": "1" });
+    expect(twin.workload(db)?.resourceVersion).toBe(dbAnnotated.resourceVersion);
+  });
+
   it("lets controllers replace deleted pods: a ReplicaSet under a new name, a StatefulSet under the same", async () => {
     const twin = seeded();
     const [webPod] = await twin.listPods("shop", { app: "web" });
@@ -175,5 +191,92 @@ describe("MemoryExposeCluster (twin only)", () => {
     const twin = new MemoryExposeCluster();
     const service = twin.addService({ metadata: { namespace: "shop", name: "web" }, spec: { selector: { app: "web" }, ports: [{ port: 80 }] } });
     expect(service.spec).toMatchObject({ type: "ClusterIP", clusterIP: expect.stringMatching(/^10\.96\./), ports: [{ port: 80, protocol: "TCP", targetPort: 80 }] });
+  });
+});
+
+/** A KubeExposeCluster talking to a local HTTP server that answers with `respond`; the token is a canary. */
+async function fakeApiServer(respond: (req: IncomingMessage, body: string, res: ServerResponse) => void): Promise<KubeExposeCluster> {
+  const server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (chunk: Buffer) => (body += chunk.toString()));
+    req.on("end", () => respond(req, body, res));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return new KubeExposeCluster(configFor(`http://127.0.0.1:${(server.address() as AddressInfo).port}`));
+}
+
+function configFor(server: string): KubeConfig {
+  const config = new KubeConfig();
+  config.loadFromOptions({
+    clusters: [{ name: "c", server, skipTLSVerify: true }],
+    users: [{ name: "u", token: "canary-token-123" }],
+    contexts: [{ name: "x", cluster: "c", user: "u" }],
+    currentContext: "x",
+  });
+  return config;
+}
+
+const status = (code: number, message: string, extra: object = {}) => JSON.stringify({ kind: "Status", apiVersion: "v1", status: "Failure", message, code, ...extra });
+
+describe("KubeExposeCluster wire format and errors (no cluster)", () => {
+  it("sends the annotation patch as a JSON merge patch carrying the uid", async () => {
+    let seen: { method?: string; url?: string; type?: string; body?: string } = {};
+    const cluster = await fakeApiServer((req, body, res) => {
+      seen = { method: req.method, url: req.url, type: req.headers["content-type"], body };
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ metadata: { name: "web", namespace: "shop", uid: "u1", resourceVersion: "7", annotations: { a: "1" } }, spec: { replicas: 0 } }));
+    });
+    const state = await cluster.patchWorkloadAnnotations(web, "u1", { a: "1", b: null });
+    expect(seen).toEqual({ method: "PATCH", url: "/apis/apps/v1/namespaces/shop/deployments/web", type: "application/merge-patch+json", body: expect.any(String) });
+    expect(JSON.parse(seen.body ?? "")).toEqual({ metadata: { uid: "u1", annotations: { a: "1", b: null } } });
+    expect(state).toEqual({ ref: web, uid: "u1", resourceVersion: "7", replicas: 0, annotations: { a: "1" } });
+  });
+
+  it("reports the server's refusal to change metadata.uid (422) as the 409 the interface promises", async () => {
+    const cluster = await fakeApiServer((_req, _body, res) => {
+      res.writeHead(422, { "content-type": "application/json" });
+      res.end(status(422, 'Deployment.apps "web" is invalid: metadata.uid: Invalid value: "u1": field is immutable', { reason: "Invalid", details: { causes: [{ reason: "FieldValueInvalid", field: "metadata.uid" }] } }));
+    });
+    await expect(cluster.patchWorkloadAnnotations(web, "u1", { a: "1" })).rejects.toMatchObject({ statusCode: 409, message: /precondition failed: uid u1/ });
+  });
+
+  it("carries the metav1.Status message and code, never headers or the token", async () => {
+    const cluster = await fakeApiServer((_req, _body, res) => {
+      res.writeHead(403, { "content-type": "application/json", "x-echo": "canary-token-123" });
+      res.end(status(403, 'pods is forbidden: User "system:serviceaccount:shop:x" cannot list resource "pods"'));
+    });
+    const error = await cluster.listPods("shop", { app: "web" }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(KubeRequestError);
+    expect(error).toMatchObject({ statusCode: 403, message: 'list pods app=web in shop: pods is forbidden: User "system:serviceaccount:shop:x" cannot list resource "pods"' });
+    expect((error as Error).message).not.toMatch(/canary|Headers|HTTP-Code/);
+  });
+
+  it("maps 404 to undefined/false/'gone', a delete's uid-precondition 409 to 'gone', and other 409s to errors", async () => {
+    const answers: [number, string][] = [];
+    const cluster = await fakeApiServer((_req, _body, res) => {
+      const [code, message] = answers.shift() ?? [500, "unexpected"];
+      res.writeHead(code, { "content-type": "application/json" });
+      res.end(status(code, message));
+    });
+    answers.push([404, "not found"], [404, "not found"], [404, "not found"], [404, "not found"]);
+    expect(await cluster.namespaceExists("x")).toBe(false);
+    expect(await cluster.readWorkload(web)).toBeUndefined();
+    expect(await cluster.deletePod("shop", "p", "u")).toBe("gone");
+    expect(await cluster.deleteSecret("shop", "s", "u")).toBe("gone");
+    answers.push([409, 'Operation cannot be fulfilled on Pod "p": the UID in the precondition (u) does not match the UID in record (v). The object might have been deleted and then recreated']);
+    expect(await cluster.deletePod("shop", "p", "u")).toBe("gone");
+    answers.push([409, 'Operation cannot be fulfilled on deployments.apps "web": the object has been modified']);
+    await expect(cluster.scaleWorkload(web, 0, "1")).rejects.toMatchObject({ statusCode: 409 });
+    answers.push([500, "etcdserver: request timed out"]);
+    await expect(cluster.getService("shop", "web")).rejects.toMatchObject({ statusCode: 500, message: "read Service shop/web: etcdserver: request timed out" });
+  });
+
+  it("reports a refused connection without a status code", async () => {
+    const cluster = new KubeExposeCluster(configFor("http://127.0.0.1:1"));
+    const error = await cluster.readPod("shop", "p").catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(KubeRequestError);
+    expect(error).toMatchObject({ statusCode: undefined, message: expect.stringMatching(/^read pod shop\/p: .*ECONNREFUSED/) });
+    expect((error as Error).message).not.toMatch(/canary/);
   });
 });

@@ -1,7 +1,7 @@
 import type { DaemonStatus } from "../../daemon/api.js";
 import { requestStatus, watchStatus, type ClientOptions } from "../../daemon/client.js";
 import { resolveStateDir } from "../../store/state-dir.js";
-import { formatDaemonLine, formatListTable, formatWatchProblems } from "../format-list.js";
+import { formatDaemonLine, formatExposeTable, formatListTable, formatWatchProblems } from "../format-list.js";
 import type { CliIO } from "../io.js";
 
 export interface ListFlags {
@@ -43,7 +43,8 @@ function planRender(flags: ListFlags, io: CliIO, now: () => number): (status: Da
     const at = now();
     const prefix = flags.watch && io.stdoutIsTTY ? CLEAR_SCREEN : frames > 0 ? "\n" : "";
     frames += 1;
-    io.stdout(prefix + [formatDaemonLine(status, at), ...formatListTable(status, at)].join("\n") + "\n");
+    const exposes = formatExposeTable(status, at);
+    io.stdout(prefix + [formatDaemonLine(status, at), ...formatListTable(status, at), ...(exposes.length ? ["", ...exposes] : [])].join("\n") + "\n");
     const problems = formatWatchProblems(status, at);
     if (problems.length > 0) io.stderr(problems.join("\n") + "\n");
   };
