@@ -22,7 +22,7 @@ export interface ExposePlan {
  */
 export async function resolveExpose(cluster: ExposeCluster, namespace: string, name: string, maps: readonly MapFlag[], owner: string): Promise<ExposePlan> {
   const ref = `${namespace}/${name}`;
-  if (!(await cluster.namespaceExists(namespace))) {
+  if (!(await namespaceMayExist(cluster, namespace))) {
     throw new LocError(`namespace "${namespace}" does not exist`, "check the name: kubectl get namespaces", "NAMESPACE_NOT_FOUND");
   }
   const service = await cluster.getService(namespace, name);
@@ -41,6 +41,16 @@ export async function resolveExpose(cluster: ExposeCluster, namespace: string, n
   const containerPorts = new Map(pods.flatMap((pod) => Object.entries(pod.containerPorts ?? {})));
   const ports = planPorts(service, maps, containerPorts);
   return { service: ref, namespace, name, selector, workloads, ports };
+}
+
+/** A namespaced Role cannot grant reads of namespaces; then the Service lookup below tells. */
+async function namespaceMayExist(cluster: ExposeCluster, namespace: string): Promise<boolean> {
+  try {
+    return await cluster.namespaceExists(namespace);
+  } catch (error) {
+    if ((error as { statusCode?: number }).statusCode === 403) return true;
+    throw error;
+  }
 }
 
 async function refuseIfExposed(cluster: ExposeCluster, namespace: string, name: string, owner: string): Promise<void> {
