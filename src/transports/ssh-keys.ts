@@ -1,7 +1,10 @@
 // Per-session SSH key material for the reverse transport: fresh ed25519 pairs in OpenSSH format
 // (what sshd reads), the public key blob used to pin the host, and its SHA256 fingerprint.
 import { createHash } from "node:crypto";
-import { utils } from "ssh2";
+import ssh2 from "ssh2";
+
+// ssh2 is CommonJS: Node's ESM loader only offers its default export.
+const { utils } = ssh2;
 
 export interface SshKeyPair {
   /** OpenSSH private key text ("-----BEGIN OPENSSH PRIVATE KEY-----"); never log or show it. */

@@ -4,7 +4,7 @@
 // connection to a local port.
 import net from "node:net";
 import type { Duplex } from "node:stream";
-import { Client, type AcceptConnection, type ClientChannel, type RejectConnection, type TcpConnectionDetails } from "ssh2";
+import ssh2, { type AcceptConnection, type ClientChannel, type RejectConnection, type TcpConnectionDetails } from "ssh2";
 import { LocError } from "../errors.js";
 import { generateEd25519, sha256Fingerprint, type SshKeyPair } from "./ssh-keys.js";
 import {
@@ -28,6 +28,10 @@ import type {
   ReverseStats,
   ReverseTransport,
 } from "./transport.js";
+
+// ssh2 is CommonJS: Node's ESM loader only offers its default export.
+const { Client } = ssh2;
+type Client = InstanceType<typeof Client>;
 
 export interface SshReverseOptions {
   /** How long the SSH handshake and login may take once the stream is open (default 20 s). */

@@ -1,0 +1,133 @@
+// loc expose on the real test cluster: a real daemon process, the real scale subresource and
+// controllers, the proxy pod's SSH port reached through the API server's port-forward (kwok maps it
+// to a real sshd started with the keys loc put in the session's Secret), and a local HTTP server.
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import {
+  connect,
+  createDeployment,
+  createNamespace,
+  createService,
+  createStatefulSetWithHeadlessService,
+  clientNodePortForward,
+  deleteNamespace,
+  freeLoopbackPort,
+  waitFor,
+  waitForReadyPods,
+  type Kube,
+} from "../cluster/helpers.js";
+import { startDaemonProcess, type DaemonProcess } from "./fixtures/daemon-process.js";
+import { httpGet, playProxyPod, standInArgs, startExpose, startLaptopServer, waitForActive } from "./fixtures/expose-fixture.js";
+
+const kubeconfig = inject("kubeconfig");
+let kube: Kube;
+let namespace: string;
+let daemon: DaemonProcess;
+
+beforeAll(async () => {
+  kube = connect(kubeconfig);
+  namespace = await createNamespace(kube, "expose");
+  daemon = await startDaemonProcess(["--namespace", namespace], kubeconfig);
+});
+
+afterAll(async () => {
+  await daemon?.stop();
+  if (namespace) await deleteNamespace(kube, namespace);
+});
+
+async function replicas(kind: "Deployment" | "StatefulSet", name: string): Promise<number> {
+  const scale = kind === "Deployment" ? await kube.apps.readNamespacedDeploymentScale({ namespace, name }) : await kube.apps.readNamespacedStatefulSetScale({ namespace, name });
+  return scale.spec?.replicas ?? 0;
+}
+
+async function locAnnotations(kind: "Deployment" | "StatefulSet", name: string): Promise<Record<string, string>> {
+  const object = kind === "Deployment" ? await kube.apps.readNamespacedDeployment({ namespace, name }) : await kube.apps.readNamespacedStatefulSet({ namespace, name });
+  return Object.fromEntries(Object.entries(object.metadata?.annotations ?? {}).filter(([key]) => key.startsWith("loc.dev/")));
+}
+
+async function podGone(name: string): Promise<void> {
+  await waitFor(`pod ${name} gone`, async () => {
+    const pods = await kube.core.listNamespacedPod({ namespace, fieldSelector: `metadata.name=${name}` });
+    return pods.items.length === 0 || undefined;
+  });
+}
+
+/**
+ * The whole round: expose → check the cluster and a request through the API server → Ctrl-C →
+ * check everything is back, and that history has an outcome for every intent.
+ */
+async function exposeRoundTrip(kind: "Deployment" | "StatefulSet", name: string, targetPort: number, labels: Record<string, string>) {
+  const laptop = await startLaptopServer(`hello from the laptop (${name})`);
+  const expose = startExpose([`${namespace}/${name}`, "--map", `${laptop.port}:${targetPort}`, ...standInArgs()], daemon.stateDir);
+  const proxy = await playProxyPod(kube, namespace, name, [targetPort]);
+  try {
+    await waitForActive(expose);
+    expect(await replicas(kind, name)).toBe(0);
+    expect(await locAnnotations(kind, name)).toMatchObject({ "loc.dev/session": proxy.session, "loc.dev/original-replicas": "2" });
+    const pod = await kube.core.readNamespacedPod({ namespace, name: proxy.pod });
+    expect(pod.metadata?.labels).toMatchObject({ ...labels, "loc.dev/session": proxy.session, "loc.dev/service": name, "loc.dev/owner": expect.any(String) });
+    expect(proxy.pod).toBe(`loc-${name}-${proxy.session}`);
+    // The workload's own pods are gone (scaled to 0 for real); only the proxy carries the labels.
+    await waitForReadyPods(kube, namespace, labels, 1);
+
+    // Through the API server: port-forward to the proxy pod's target port → kwok → sshd's forward → loc → laptop.
+    const forward = await clientNodePortForward(kube.config, namespace, proxy.pod, targetPort);
+    try {
+      expect(await httpGet(forward.port, `hello from the laptop (${name})`)).toMatch(/^HTTP\/1\.1 200 OK/);
+    } finally {
+      await forward.close();
+    }
+    const listed = (await daemon.list()).exposes.find((e) => e.service === `${namespace}/${name}`);
+    expect(listed).toMatchObject({ state: "active", pod: proxy.pod, ports: [`${targetPort}→127.0.0.1:${laptop.port}`] });
+    expect(listed?.connections).toBeGreaterThanOrEqual(1);
+    expect(listed?.bytesIn).toBeGreaterThan(0);
+
+    expose.child.kill("SIGINT");
+    const exit = await expose.exit;
+    expect(exit.code, expose.output()).toBe(0);
+    expect(await replicas(kind, name)).toBe(2);
+    expect(await locAnnotations(kind, name)).toEqual({});
+    await podGone(proxy.pod);
+    await expect(kube.core.readNamespacedSecret({ namespace, name: proxy.pod })).rejects.toMatchObject({ code: 404 });
+    await waitForReadyPods(kube, namespace, labels, 2);
+
+    const history = await daemon.history(["--stream", `expose:${proxy.session}`]);
+    const intents = history.filter((e) => e.type === "expose.intent").map((e) => `${String(e.data.action)} ${String(e.data.target)}`);
+    const outcomes = history.filter((e) => e.type === "expose.outcome" && e.data.ok === true).map((e) => `${String(e.data.action)} ${String(e.data.target)}`);
+    expect(intents).toEqual(outcomes);
+    expect(intents).toEqual([
+      `annotate ${kind}/${name}`,
+      `scale ${kind}/${name}`,
+      `createConfig Secret/${proxy.pod}`,
+      `createPod Pod/${proxy.pod}`,
+      `deletePod Pod/${proxy.pod}`,
+      `deleteConfig Secret/${proxy.pod}`,
+      `restoreScale ${kind}/${name}`,
+      `removeAnnotations ${kind}/${name}`,
+    ]);
+    expect(history.at(-1)).toMatchObject({ type: "expose.stopped" });
+    expect(JSON.stringify(history)).not.toMatch(/PRIVATE KEY|ssh-ed25519 AAAA/);
+  } finally {
+    expose.child.kill("SIGKILL");
+    await proxy.stop();
+    await laptop.stop();
+  }
+}
+
+describe("loc expose (real cluster, real sshd)", () => {
+  it("a Service of a 2-replica Deployment: traffic reaches the laptop, stop restores everything", async () => {
+    const port = await freeLoopbackPort();
+    const labels = { app: "web" };
+    await createDeployment(kube, namespace, "web", 2, { labels, ports: [{ name: "http", containerPort: port }] });
+    await createService(kube, namespace, "web", labels, [{ name: "http", port: 80, targetPort: "http" as never }]);
+    await waitForReadyPods(kube, namespace, labels, 2);
+    await exposeRoundTrip("Deployment", "web", port, labels);
+  });
+
+  it("a StatefulSet's Service, the same way", async () => {
+    const port = await freeLoopbackPort();
+    const labels = { app: "db" };
+    await createStatefulSetWithHeadlessService(kube, namespace, "db", 2, { labels, ports: [{ name: "pg", containerPort: port }] }, [{ name: "pg", port }]);
+    await waitForReadyPods(kube, namespace, labels, 2);
+    await exposeRoundTrip("StatefulSet", "db", port, labels);
+  });
+});
