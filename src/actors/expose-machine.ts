@@ -29,6 +29,8 @@ export interface ExposeContext {
   stopReason: string | undefined;
   attempt: number;
   retryInMs: number;
+  /** Failed tries of the undo step on top of the stack; it is retried before it is given up. */
+  undoAttempt: number;
   backoff: BackoffPolicy;
   random: () => number;
   readyTimeoutMs: number;
@@ -49,6 +51,9 @@ export interface ExposeInput {
   backoff?: BackoffPolicy;
   random?: () => number;
 }
+
+/** Tries per undo step before it is recorded as failed and left to `loc recover`. */
+export const UNDO_ATTEMPTS = 4;
 
 const notProvided = (what: string) => () => Promise.reject(new Error(`${what} not provided`));
 
@@ -89,7 +94,7 @@ export const exposeMachine = setup({
       // A recreated proxy reuses its name, so one deleteProxy step covers every incarnation.
       undo: ({ context }) => (context.undo.some((s) => s.kind === "deleteProxy") ? context.undo : [...context.undo, { kind: "deleteProxy", pod: "" }]),
     }),
-    popUndo: assign({ undo: ({ context }) => context.undo.slice(0, -1) }),
+    popUndo: assign({ undo: ({ context }) => context.undo.slice(0, -1), undoAttempt: 0 }),
     recordRetry: assign(({ context, event }) => ({
       error: errorMessage((event as { error?: unknown }).error),
       retryInMs: backoffDelay(context.attempt, context.backoff, context.random),
@@ -101,12 +106,14 @@ export const exposeMachine = setup({
     stopRequested: ({ context }) => context.stopReason !== undefined,
     allScaled: ({ context }) => context.nextWorkload >= (context.plan?.workloads.length ?? 0),
     nothingToUndo: ({ context }) => context.undo.length === 0,
+    undoRetriesLeft: ({ context }) => context.undoAttempt + 1 < UNDO_ATTEMPTS,
     podExists: ({ event }) => (event as { output?: unknown }).output === true,
   },
   delays: {
     readyTimeout: ({ context }) => context.readyTimeoutMs,
     connectTimeout: ({ context }) => context.connectTimeoutMs,
     retryDelay: ({ context }) => context.retryInMs,
+    undoRetryDelay: ({ context }) => backoffDelay(context.undoAttempt, context.backoff, context.random),
     stableAfter: ({ context }) => context.backoff.resetAfterMs,
   },
 }).createMachine({
@@ -123,6 +130,7 @@ export const exposeMachine = setup({
     stopReason: undefined,
     attempt: 0,
     retryInMs: 0,
+    undoAttempt: 0,
     backoff: input.backoff ?? DEFAULT_BACKOFF,
     random: input.random ?? Math.random,
     readyTimeoutMs: input.readyTimeoutMs,
@@ -266,13 +274,18 @@ export const exposeMachine = setup({
             src: "undo",
             input: ({ context }) => context.undo[context.undo.length - 1]!,
             onDone: { target: "undoing", reenter: true, actions: "popUndo" },
-            onError: {
-              target: "undoing",
-              reenter: true,
-              actions: [{ type: "undoFailed", params: ({ context, event }) => ({ step: context.undo[context.undo.length - 1], error: event.error }) }, "popUndo"],
-            },
+            onError: [
+              // A transient API error must not leave a workload at 0: try again after a backoff.
+              { guard: "undoRetriesLeft", target: "retryingUndo", actions: assign({ undoAttempt: ({ context }) => context.undoAttempt + 1 }) },
+              {
+                target: "undoing",
+                reenter: true,
+                actions: [{ type: "undoFailed", params: ({ context, event }) => ({ step: context.undo[context.undo.length - 1], error: event.error }) }, "popUndo"],
+              },
+            ],
           },
         },
+        retryingUndo: { after: { undoRetryDelay: "undoing" } },
       },
     },
     finishing: { always: [{ guard: "stopRequested", target: "stopped" }, { target: "failed" }] },

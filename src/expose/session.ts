@@ -128,7 +128,7 @@ export class ExposeSession {
 
   /** Undoes everything (unless already finished) and resolves once the session has ended. */
   async stop(reason: string): Promise<SessionOutcome> {
-    this.actor.send({ type: "stop", reason });
+    if (this.actor.getSnapshot().status === "active") this.actor.send({ type: "stop", reason });
     return this.done;
   }
 
