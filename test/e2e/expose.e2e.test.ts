@@ -55,9 +55,10 @@ async function podGone(name: string): Promise<void> {
  * The whole round: expose → check the cluster and a request through the API server → Ctrl-C →
  * check everything is back, and that history has an outcome for every intent.
  */
-async function exposeRoundTrip(kind: "Deployment" | "StatefulSet", name: string, targetPort: number, labels: Record<string, string>) {
+async function exposeRoundTrip(kind: "Deployment" | "StatefulSet", name: string, targetPort: number, labels: Record<string, string>, stopWith: "ctrl-c" | "--stop") {
   const laptop = await startLaptopServer(`hello from the laptop (${name})`);
-  const expose = startExpose([`${namespace}/${name}`, "--map", `${laptop.port}:${targetPort}`, ...standInArgs()], daemon.stateDir);
+  const detach = stopWith === "--stop" ? ["--detach"] : [];
+  const expose = startExpose([`${namespace}/${name}`, "--map", `${laptop.port}:${targetPort}`, ...detach, ...standInArgs()], daemon.stateDir);
   const proxy = await playProxyPod(kube, namespace, name, [targetPort]);
   try {
     await waitForActive(expose);
@@ -81,9 +82,17 @@ async function exposeRoundTrip(kind: "Deployment" | "StatefulSet", name: string,
     expect(listed?.connections).toBeGreaterThanOrEqual(1);
     expect(listed?.bytesIn).toBeGreaterThan(0);
 
-    expose.child.kill("SIGINT");
-    const exit = await expose.exit;
-    expect(exit.code, expose.output()).toBe(0);
+    if (stopWith === "ctrl-c") {
+      expose.child.kill("SIGINT");
+      expect((await expose.exit).code, expose.output()).toBe(0);
+    } else {
+      // The detached command has exited on its own; the session lives on in the daemon.
+      expect((await expose.exit).code, expose.output()).toBe(0);
+      expect(await replicas(kind, name)).toBe(0);
+      const stop = await startExpose(["--stop", `${namespace}/${name}`], daemon.stateDir).exit;
+      expect(stop.code, stop.stderr).toBe(0);
+      expect(stop.stdout).toContain("stopped: stopped by loc expose --stop");
+    }
     expect(await replicas(kind, name)).toBe(2);
     expect(await locAnnotations(kind, name)).toEqual({});
     await podGone(proxy.pod);
@@ -120,14 +129,36 @@ describe("loc expose (real cluster, real sshd)", () => {
     await createDeployment(kube, namespace, "web", 2, { labels, ports: [{ name: "http", containerPort: port }] });
     await createService(kube, namespace, "web", labels, [{ name: "http", port: 80, targetPort: "http" as never }]);
     await waitForReadyPods(kube, namespace, labels, 2);
-    await exposeRoundTrip("Deployment", "web", port, labels);
+    await exposeRoundTrip("Deployment", "web", port, labels, "ctrl-c");
   });
 
-  it("a StatefulSet's Service, the same way", async () => {
+  it("a StatefulSet's Service, the same way, detached and stopped with --stop", async () => {
     const port = await freeLoopbackPort();
     const labels = { app: "db" };
     await createStatefulSetWithHeadlessService(kube, namespace, "db", 2, { labels, ports: [{ name: "pg", containerPort: port }] }, [{ name: "pg", port }]);
     await waitForReadyPods(kube, namespace, labels, 2);
-    await exposeRoundTrip("StatefulSet", "db", port, labels);
+    await exposeRoundTrip("StatefulSet", "db", port, labels, "--stop");
+  });
+
+  it("daemon shutdown undoes a detached expose before the daemon exits", async () => {
+    const port = await freeLoopbackPort();
+    const labels = { app: "api" };
+    await createDeployment(kube, namespace, "api", 3, { labels, ports: [{ containerPort: port }] });
+    await createService(kube, namespace, "api", labels, [{ port }]);
+    await waitForReadyPods(kube, namespace, labels, 3);
+    const own = await startDaemonProcess(["--namespace", namespace], kubeconfig);
+    const expose = startExpose([`${namespace}/api`, "--detach", ...standInArgs()], own.stateDir);
+    const proxy = await playProxyPod(kube, namespace, "api", [port]);
+    try {
+      expect((await expose.exit).code, expose.output()).toBe(0);
+      expect(await replicas("Deployment", "api")).toBe(0);
+      expect(await own.stop()).toBe(0);
+      expect(await replicas("Deployment", "api")).toBe(3);
+      expect(await locAnnotations("Deployment", "api")).toEqual({});
+      await podGone(proxy.pod);
+      expect(own.stderr()).toContain("loc daemon: shutting down");
+    } finally {
+      await proxy.stop();
+    }
   });
 });
