@@ -27,6 +27,10 @@ export interface ExposeContext {
   hint: string | undefined;
   /** Set by a stop that arrives while a mutation is in flight; honoured once it has finished. */
   stopReason: string | undefined;
+  /** What failed the session (a stop that came first is not overridden by it, nor the reverse). */
+  failure: string | undefined;
+  /** Undo steps that failed every try: what is still changed in the cluster. */
+  leftovers: string[];
   attempt: number;
   retryInMs: number;
   /** Failed tries of the undo step on top of the stack; it is retried before it is given up. */
@@ -83,6 +87,15 @@ export const exposeMachine = setup({
       const hint = (error as { hint?: unknown } | undefined)?.hint;
       return { error: errorMessage(error), hint: typeof hint === "string" ? hint : undefined };
     }),
+    /** The error just recorded failed the session, unless a stop already ended it. */
+    markFailure: assign({ failure: ({ context }) => context.failure ?? (context.stopReason === undefined ? (context.error ?? "unknown error") : undefined) }),
+    noteLeftover: assign({
+      leftovers: ({ context, event }) => {
+        const step = context.undo[context.undo.length - 1];
+        const what = step?.kind === "restoreWorkload" ? `${step.workload.ref.kind}/${step.workload.ref.name} not restored` : "proxy pod not deleted";
+        return [...context.leftovers, `${what}: ${errorMessage((event as { error?: unknown }).error)}`];
+      },
+    }),
     requestStop: assign({ stopReason: ({ context, event }) => context.stopReason ?? (event.type === "stop" ? event.reason : "stopped") }),
     pushWorkloadUndo: assign({
       undo: ({ context }) => {
@@ -106,6 +119,7 @@ export const exposeMachine = setup({
     stopRequested: ({ context }) => context.stopReason !== undefined,
     allScaled: ({ context }) => context.nextWorkload >= (context.plan?.workloads.length ?? 0),
     nothingToUndo: ({ context }) => context.undo.length === 0,
+    stoppedCleanly: ({ context }) => context.stopReason !== undefined && context.failure === undefined && context.leftovers.length === 0,
     undoRetriesLeft: ({ context }) => context.undoAttempt + 1 < UNDO_ATTEMPTS,
     podExists: ({ event }) => (event as { output?: unknown }).output === true,
   },
@@ -128,6 +142,8 @@ export const exposeMachine = setup({
     error: undefined,
     hint: undefined,
     stopReason: undefined,
+    failure: undefined,
+    leftovers: [],
     attempt: 0,
     retryInMs: 0,
     undoAttempt: 0,
@@ -166,7 +182,7 @@ export const exposeMachine = setup({
             src: "scaleDown",
             input: ({ context }) => ({ workload: context.plan!.workloads[context.nextWorkload]! }),
             onDone: { target: "next", actions: assign({ nextWorkload: ({ context }) => context.nextWorkload + 1 }) },
-            onError: { target: "#expose.compensating", actions: "recordError" },
+            onError: { target: "#expose.compensating", actions: ["recordError", "markFailure"] },
           },
         },
       },
@@ -180,7 +196,7 @@ export const exposeMachine = setup({
           { guard: "stopRequested", target: "compensating" },
           { target: "waitingReady", actions: assign({ pod: ({ event }) => event.output, pending: undefined }) },
         ],
-        onError: { target: "compensating", actions: "recordError" },
+        onError: { target: "compensating", actions: ["recordError", "markFailure"] },
       },
       on: { stop: { actions: "requestStop" } },
     },
@@ -190,15 +206,16 @@ export const exposeMachine = setup({
       after: {
         readyTimeout: {
           target: "compensating",
-          actions: assign({
-            error: ({ context }) => `proxy pod ${context.pod?.name} was not Ready after ${context.readyTimeoutMs / 1000} s${context.pending ? `: ${context.pending}` : ""}`,
-          }),
+          actions: [
+            assign({ error: ({ context }) => `proxy pod ${context.pod?.name} was not Ready after ${context.readyTimeoutMs / 1000} s${context.pending ? `: ${context.pending}` : ""}` }),
+            "markFailure",
+          ],
         },
       },
       on: {
         "pod.ready": "establishing",
         "pod.pending": { actions: assign({ pending: ({ event }) => event.reason }) },
-        "pod.failed": { target: "compensating", actions: assign({ error: ({ context, event }) => `proxy pod ${context.pod?.name} cannot start: ${event.error}` }) },
+        "pod.failed": { target: "compensating", actions: [assign({ error: ({ context, event }) => `proxy pod ${context.pod?.name} cannot start: ${event.error}` }), "markFailure"] },
         stop: { target: "compensating", actions: "requestStop" },
       },
     },
@@ -209,7 +226,7 @@ export const exposeMachine = setup({
       after: {
         connectTimeout: {
           target: "compensating",
-          actions: assign({ error: ({ context }) => `could not connect to the proxy pod within ${context.connectTimeoutMs / 1000} s: ${context.error ?? "no answer"}` }),
+          actions: [assign({ error: ({ context }) => `could not connect to the proxy pod within ${context.connectTimeoutMs / 1000} s: ${context.error ?? "no answer"}` }), "markFailure"],
         },
       },
       on: { stop: { target: "compensating", actions: "requestStop" } },
@@ -280,7 +297,7 @@ export const exposeMachine = setup({
               {
                 target: "undoing",
                 reenter: true,
-                actions: [{ type: "undoFailed", params: ({ context, event }) => ({ step: context.undo[context.undo.length - 1], error: event.error }) }, "popUndo"],
+                actions: [{ type: "undoFailed", params: ({ context, event }) => ({ step: context.undo[context.undo.length - 1], error: event.error }) }, "noteLeftover", "popUndo"],
               },
             ],
           },
@@ -288,7 +305,7 @@ export const exposeMachine = setup({
         retryingUndo: { after: { undoRetryDelay: "undoing" } },
       },
     },
-    finishing: { always: [{ guard: "stopRequested", target: "stopped" }, { target: "failed" }] },
+    finishing: { always: [{ guard: "stoppedCleanly", target: "stopped" }, { target: "failed" }] },
     stopped: { type: "final", entry: { type: "announce", params: { step: "stopped" } } },
     failed: { type: "final", entry: { type: "announce", params: { step: "failed" } } },
   },

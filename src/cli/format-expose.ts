@@ -31,6 +31,7 @@ const STEP_NAMES: Record<string, string> = {
   waitingReady: "waiting for the proxy pod to be Ready",
   establishing: "connecting",
   reconnecting: "connection lost, reconnecting",
+  stopping: "stopping",
   compensating: "undoing",
 };
 

@@ -32,7 +32,7 @@ export type DaemonRequest =
   | { id: number; method: "status" }
   | { id: number; method: "watchStatus" }
   | { id: number; method: "expose"; params: ExposeParams }
-  | { id: number; method: "unexpose"; params: { service: string } };
+  | { id: number; method: "unexpose"; params: { service: string; session?: string } };
 
 /** Responses, one JSON object per line; `watchStatus` gets one `status` message per change. */
 export type DaemonResponse =

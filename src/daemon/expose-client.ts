@@ -6,7 +6,7 @@ export interface ExposeProgress {
   onEvent(event: NewEvent, session: string, time: number): void;
 }
 
-export type ExposeRequest = { method: "expose"; params: ExposeParams } | { method: "unexpose"; params: { service: string } };
+export type ExposeRequest = { method: "expose"; params: ExposeParams } | { method: "unexpose"; params: { service: string; session?: string } };
 
 const FIRST = 1;
 const STOP = 2;
@@ -19,18 +19,20 @@ const STOP = 2;
 export async function converseExpose(stateDir: string, request: ExposeRequest, progress: ExposeProgress, stop: AbortSignal | undefined, options: ClientOptions = {}): Promise<{ session: string; end: ExposeEnd }> {
   let result: { session: string; end: ExposeEnd } | undefined;
   await converse(stateDir, { id: FIRST, ...request } as never, undefined, options, (line, conversation) => {
+    // The stop request's own stream repeats the session's events; its refusal only means "already over".
+    if (answerId(line) === STOP) return true;
+    const fields = answerFields(line);
+    if (fields.ok !== true || typeof fields.session !== "string") throw protocolError();
     if (stop) {
-      // Armed on the first answer: before it, the session does not exist yet.
+      // Armed by the first accepted answer, and aimed at this session only: before it there is
+      // nothing of ours to stop (a refusal must never make Ctrl-C stop someone else's expose).
       const signal = stop;
+      const session = fields.session;
       stop = undefined;
-      const sendStop = () => conversation.send({ id: STOP, method: "unexpose", params: { service: request.params.service } });
+      const sendStop = () => conversation.send({ id: STOP, method: "unexpose", params: { service: request.params.service, session } });
       if (signal.aborted) sendStop();
       else signal.addEventListener("abort", sendStop, { once: true });
     }
-    const fields = answerFields(line);
-    // The stop request's own stream repeats the session's events; its refusal only means "already over".
-    if (fields.id === STOP) return true;
-    if (fields.ok !== true || typeof fields.session !== "string") throw protocolError();
     if (typeof fields.end === "object" && fields.end !== null) {
       result = { session: fields.session, end: fields.end as ExposeEnd };
       return false;
@@ -42,4 +44,12 @@ export async function converseExpose(stateDir: string, request: ExposeRequest, p
   });
   if (!result) throw protocolError();
   return result;
+}
+
+function answerId(line: string): unknown {
+  try {
+    return (JSON.parse(line) as { id?: unknown } | null)?.id;
+  } catch {
+    return undefined;
+  }
 }

@@ -30,17 +30,19 @@ export function serveExpose(connection: Connection, exposes: ExposeService | und
       offActive();
       end({ state: "detached" });
     });
-  } else {
-    connection.onClose(() => {
-      if (!ended) void session.stop("the loc expose command went away");
-    });
   }
+  // Until it has ended (or detached), a session belongs to its command: if that goes away, so does the session.
+  connection.onClose(() => {
+    if (!ended) void session.stop("the loc expose command went away");
+  });
   session.start();
 }
 
 /** `unexpose`: stops the Service's session and streams the undo until it has ended. */
-export function serveUnexpose(connection: Connection, exposes: ExposeService | undefined, id: number, service: string): void {
-  const session = exposes?.find(String(service));
+export function serveUnexpose(connection: Connection, exposes: ExposeService | undefined, id: number, service: string, sessionId?: string): void {
+  const found = exposes?.find(String(service));
+  // A Ctrl-C names its own session, so it can never stop another command's expose of the same Service.
+  const session = sessionId === undefined || found?.id === sessionId ? found : undefined;
   if (!session) {
     throw new LocError(`${String(service)} is not exposed by this daemon`, "loc list shows the running exposes", "NOT_EXPOSED");
   }

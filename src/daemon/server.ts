@@ -132,7 +132,7 @@ function serveConnection(socket: Socket, core: DaemonCore): void {
     const fields = typeof params === "object" && params !== null ? (params as Record<string, unknown>) : {};
     try {
       if (method === "expose") serveExpose(connection, core.exposes, id, fields as unknown as ExposeParams);
-      else serveUnexpose(connection, core.exposes, id, String(fields.service));
+      else serveUnexpose(connection, core.exposes, id, String(fields.service), typeof fields.session === "string" ? fields.session : undefined);
     } catch (error) {
       send(socket, refusal(id, error));
     }

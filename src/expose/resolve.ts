@@ -65,7 +65,7 @@ function alreadyExposed(ref: string, by: string | undefined, session: string | u
   }
   return new LocError(
     `${ref} is already exposed by another loc (owner ${by ?? "unknown"}, session ${session ?? "?"})`,
-    "ask its owner to stop it; if that loc crashed, its owner runs loc recover",
+    "ask its owner to stop it (loc expose --stop on their machine)",
     "EXPOSED_BY_OTHER",
   );
 }

@@ -128,7 +128,12 @@ export class ExposeSession {
 
   /** Undoes everything (unless already finished) and resolves once the session has ended. */
   async stop(reason: string): Promise<SessionOutcome> {
-    if (this.actor.getSnapshot().status === "active") this.actor.send({ type: "stop", reason });
+    const snapshot = this.actor.getSnapshot();
+    if (snapshot.status === "active" && snapshot.context.stopReason === undefined) {
+      // Said at once: a mutation in flight may take a while before the undo visibly starts.
+      this.record({ type: "expose.step", data: { service: this.service, step: "stopping", detail: reason } });
+      this.actor.send({ type: "stop", reason });
+    }
     return this.done;
   }
 
@@ -149,10 +154,14 @@ export class ExposeSession {
     };
   }
 
-  private failure(context: { error: string | undefined; hint: string | undefined; plan: ExposePlan | undefined }): SessionOutcome {
+  private failure(context: { error: string | undefined; failure: string | undefined; hint: string | undefined; plan: ExposePlan | undefined; leftovers: string[] }): SessionOutcome {
+    if (context.leftovers.length > 0) {
+      const cause = context.failure ? `${context.failure}; then ` : "";
+      return { state: "failed", error: `${cause}could not undo everything: ${context.leftovers.join("; ")}`, undone: false, hint: "these changes are still in the cluster; each step is in loc history" };
+    }
     // Refused while resolving: nothing was changed, and the refusal's own hint says what to do.
     const undone = context.plan !== undefined;
-    return { state: "failed", error: context.error ?? "unknown error", undone, ...(context.hint && !undone ? { hint: context.hint } : {}) };
+    return { state: "failed", error: context.failure ?? context.error ?? "unknown error", undone, ...(context.hint && !undone ? { hint: context.hint } : {}) };
   }
 
   private stats(): ReverseStats {
@@ -187,7 +196,7 @@ export class ExposeSession {
         announce: ({ context }, params) => this.enter(params.step, context),
         undoFailed: (_, params) => {
           const what = params.step?.kind === "restoreWorkload" ? `restore ${workloadTarget(params.step.workload.ref)}` : `delete proxy ${this.podName}`;
-          this.record({ type: "expose.warning", data: { service: this.service, message: `could not ${what}: ${messageOf(params.error)}; loc recover will retry` } });
+          this.record({ type: "expose.warning", data: { service: this.service, message: `could not ${what}: ${messageOf(params.error)}; it is left as it is` } });
         },
       },
     });

@@ -46,13 +46,7 @@ async function mutate<T>(ctx: StepContext, action: string, target: string, origi
 /** Annotate (the cluster carries the undo information), then scale to 0 through the scale subresource. */
 export async function scaleDown(ctx: StepContext, workload: WorkloadState): Promise<void> {
   const target = workloadTarget(workload.ref);
-  const annotated = await mutate(ctx, "annotate", target, { uid: workload.uid, annotations: locAnnotations(workload.annotations) }, () =>
-    ctx.cluster.patchWorkloadAnnotations(workload.ref, workload.uid, {
-      [ANNOTATION_SESSION]: ctx.sessionId,
-      [ANNOTATION_OWNER]: ctx.owner,
-      [ANNOTATION_ORIGINAL_REPLICAS]: String(workload.replicas),
-    }),
-  );
+  const annotated = await mutate(ctx, "annotate", target, { uid: workload.uid, annotations: locAnnotations(workload.annotations) }, () => annotateIfFree(ctx, workload));
   await mutate(
     ctx,
     "scale",
@@ -63,12 +57,34 @@ export async function scaleDown(ctx: StepContext, workload: WorkloadState): Prom
   );
 }
 
-const SCALE_ATTEMPTS = 5;
+const CONFLICT_ATTEMPTS = 5;
+
+/**
+ * The annotation is the claim on the workload: conditional on the resourceVersion, so two loc
+ * sessions racing for one workload cannot both win (the loser sees the winner's annotation).
+ */
+async function annotateIfFree(ctx: StepContext, workload: WorkloadState): Promise<WorkloadState> {
+  const claim = { [ANNOTATION_SESSION]: ctx.sessionId, [ANNOTATION_OWNER]: ctx.owner, [ANNOTATION_ORIGINAL_REPLICAS]: String(workload.replicas) };
+  let version = workload.resourceVersion;
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await ctx.cluster.patchWorkloadAnnotations(workload.ref, workload.uid, claim, version);
+    } catch (error) {
+      if (statusOf(error) !== 409 || attempt >= CONFLICT_ATTEMPTS) throw error;
+      const now = await sameWorkload(ctx, workload.ref, workload.uid, error);
+      const holder = now.annotations[ANNOTATION_SESSION];
+      if (holder) throw new Error(`${workloadTarget(workload.ref)} was claimed meanwhile by loc session ${holder} (owner ${now.annotations[ANNOTATION_OWNER] ?? "unknown"})`, { cause: error });
+      if (now.replicas !== workload.replicas) throw new Error(`${workloadTarget(workload.ref)} was scaled to ${now.replicas} by someone else meanwhile`, { cause: error });
+      version = now.resourceVersion;
+    }
+  }
+}
 
 /**
  * Scales conditionally on the resourceVersion. A conflict is retried only while the workload is the
- * same object with the replicas loc expects: a Deployment's controller writes its status right after
- * loc's annotation (the generation moved), which is not a reason to give up; someone else's scale is.
+ * same object, still claimed by this session, with the replicas loc expects: a Deployment's
+ * controller writes its status right after loc's annotation (the generation moved), which is not a
+ * reason to give up; someone else's scale or claim is.
  */
 async function scaleIfUnchanged(ctx: StepContext, ref: WorkloadRef, uid: string, expected: number, replicas: number, resourceVersion: string): Promise<WorkloadState> {
   let version = resourceVersion;
@@ -76,13 +92,23 @@ async function scaleIfUnchanged(ctx: StepContext, ref: WorkloadRef, uid: string,
     try {
       return await ctx.cluster.scaleWorkload(ref, replicas, version);
     } catch (error) {
-      if ((error as { statusCode?: number }).statusCode !== 409 || attempt >= SCALE_ATTEMPTS) throw error;
-      const now = await ctx.cluster.readWorkload(ref);
-      if (!now || now.uid !== uid) throw new Error(`${workloadTarget(ref)} was deleted or replaced meanwhile`, { cause: error });
+      if (statusOf(error) !== 409 || attempt >= CONFLICT_ATTEMPTS) throw error;
+      const now = await sameWorkload(ctx, ref, uid, error);
+      if (now.annotations[ANNOTATION_SESSION] !== ctx.sessionId) throw new Error(`${workloadTarget(ref)} is no longer claimed by this session`, { cause: error });
       if (now.replicas !== expected) throw new Error(`${workloadTarget(ref)} was scaled to ${now.replicas} by someone else meanwhile`, { cause: error });
       version = now.resourceVersion;
     }
   }
+}
+
+async function sameWorkload(ctx: StepContext, ref: WorkloadRef, uid: string, cause: unknown): Promise<WorkloadState> {
+  const now = await ctx.cluster.readWorkload(ref);
+  if (!now || now.uid !== uid) throw new Error(`${workloadTarget(ref)} was deleted or replaced meanwhile`, { cause });
+  return now;
+}
+
+function statusOf(error: unknown): number | undefined {
+  return (error as { statusCode?: number }).statusCode;
 }
 
 /** The Secret with the transport's files first, then the pod it controls (see proxy-pod.ts). */
@@ -122,13 +148,19 @@ export async function createProxy(ctx: StepContext, plan: ExposePlan, podName: s
   return { name: pod.name, uid: pod.uid };
 }
 
-/** A recreated proxy reuses its name: wait for the previous incarnation to finish terminating. */
+const LEFTOVER_WAIT_MS = 30_000;
+
+/**
+ * A recreated proxy reuses its name: delete the previous incarnation (without grace, even if it is
+ * already terminating on a lost node) and wait, for a bounded time, until it is gone.
+ */
 async function waitUntilGone(ctx: StepContext, podName: string): Promise<void> {
-  for (;;) {
+  for (let waited = 0; ; waited += ctx.pollMs) {
     const leftover = await ctx.cluster.readPod(ctx.namespace, podName);
     if (!leftover) break;
     if (!ours(ctx, leftover.labels)) throw new Error(`a pod named ${podName} exists and is not this session's`);
-    if (!leftover.deleting) await deletePod(ctx, leftover);
+    if (waited >= LEFTOVER_WAIT_MS) throw new Error(`the previous proxy pod ${podName} is still terminating after ${LEFTOVER_WAIT_MS / 1000} s`);
+    if (waited === 0) await deletePod(ctx, leftover);
     await ctx.sleep(ctx.pollMs);
   }
   // Its Secret may remain (it owns the pod, not the other way round); it is recreated below.
@@ -141,18 +173,19 @@ export function watchPod(ctx: StepContext, podName: string, send: (event: { type
   let lastReason: string | undefined;
   void (async () => {
     while (!stopped) {
-      let pod: PodInfo | undefined;
+      let reason: string;
       try {
-        pod = await ctx.cluster.readPod(ctx.namespace, podName);
+        const pod = await ctx.cluster.readPod(ctx.namespace, podName);
+        if (stopped) return;
+        if (pod === undefined) return send({ type: "pod.failed", error: "the pod was deleted" });
+        if (pod.ready) return send({ type: "pod.ready" });
+        if (pod.waiting && FATAL_WAITING.test(pod.waiting)) return send({ type: "pod.failed", error: pod.waiting });
+        reason = pod.unschedulable ?? pod.waiting ?? `phase ${pod.phase}`;
       } catch (error) {
-        lastReason = `cannot read the pod: ${messageOf(error)}`;
+        reason = `cannot read the pod: ${messageOf(error)}`;
       }
       if (stopped) return;
-      if (pod === undefined && lastReason === undefined) return send({ type: "pod.failed", error: "the pod was deleted" });
-      if (pod?.ready) return send({ type: "pod.ready" });
-      if (pod?.waiting && FATAL_WAITING.test(pod.waiting)) return send({ type: "pod.failed", error: pod.waiting });
-      const reason = pod ? (pod.unschedulable ?? pod.waiting ?? `phase ${pod.phase}`) : lastReason;
-      if (reason && reason !== lastReason) send({ type: "pod.pending", reason });
+      if (reason !== lastReason) send({ type: "pod.pending", reason });
       lastReason = reason;
       await ctx.sleep(ctx.pollMs);
     }
@@ -164,7 +197,8 @@ export function watchPod(ctx: StepContext, podName: string, send: (event: { type
 
 export async function podExists(ctx: StepContext, podName: string): Promise<boolean> {
   const pod = await ctx.cluster.readPod(ctx.namespace, podName);
-  return pod !== undefined && !pod.deleting && ours(ctx, pod.labels);
+  // An evicted pod stays as an object (phase Failed) but will never run again: it counts as gone.
+  return pod !== undefined && !pod.deleting && pod.phase !== "Failed" && pod.phase !== "Succeeded" && ours(ctx, pod.labels);
 }
 
 export async function undo(ctx: StepContext, step: UndoStep, podName: string): Promise<void> {
@@ -199,7 +233,15 @@ export async function restoreWorkload(ctx: StepContext, original: WorkloadState)
     ctx.record({ type: "expose.warning", data: { service: ctx.service, message: `${target} was deleted or replaced while exposed; left as it is` } });
     return;
   }
-  const ourSession = now.annotations[ANNOTATION_SESSION] === ctx.sessionId;
+  if (now.annotations[ANNOTATION_SESSION] !== ctx.sessionId) {
+    // Never claimed (the annotate failed), or claimed by another session: its replicas are not ours to set.
+    if (now.replicas !== original.replicas) {
+      const holder = now.annotations[ANNOTATION_SESSION];
+      const why = holder ? `it is claimed by loc session ${holder}` : "it does not carry this session's annotation";
+      ctx.record({ type: "expose.warning", data: { service: ctx.service, message: `${target} is at ${now.replicas} replicas (it had ${original.replicas}) and ${why}; left as it is` } });
+    }
+    return;
+  }
   let current = now;
   if (now.replicas === 0 && original.replicas !== 0) {
     current = await mutate(
@@ -216,11 +258,9 @@ export async function restoreWorkload(ctx: StepContext, original: WorkloadState)
       data: { service: ctx.service, message: `${target} was scaled to ${now.replicas} by someone else while exposed; left at ${now.replicas} (it had ${original.replicas})` },
     });
   }
-  if (ourSession) {
-    await mutate(ctx, "removeAnnotations", target, { uid: current.uid, annotations: locAnnotations(current.annotations) }, () =>
-      ctx.cluster.patchWorkloadAnnotations(original.ref, current.uid, { [ANNOTATION_SESSION]: null, [ANNOTATION_OWNER]: null, [ANNOTATION_ORIGINAL_REPLICAS]: null }),
-    );
-  }
+  await mutate(ctx, "removeAnnotations", target, { uid: current.uid, annotations: locAnnotations(current.annotations) }, () =>
+    ctx.cluster.patchWorkloadAnnotations(original.ref, current.uid, { [ANNOTATION_SESSION]: null, [ANNOTATION_OWNER]: null, [ANNOTATION_ORIGINAL_REPLICAS]: null }),
+  );
 }
 
 function ours(ctx: StepContext, labels: Record<string, string>): boolean {

@@ -97,9 +97,10 @@ export interface ExposeCluster {
   scaleWorkload(ref: WorkloadRef, replicas: number, resourceVersion: string): Promise<WorkloadState>;
   /**
    * Merge-patches metadata.annotations (null removes a key), conditional on the workload's uid
-   * (409 when the object was replaced by one of the same name). Returns the workload afterwards.
+   * (409 when the object was replaced by one of the same name) and, when given, on its
+   * resourceVersion (409 when it changed since). Returns the workload afterwards.
    */
-  patchWorkloadAnnotations(ref: WorkloadRef, uid: string, annotations: Record<string, string | null>): Promise<WorkloadState>;
+  patchWorkloadAnnotations(ref: WorkloadRef, uid: string, annotations: Record<string, string | null>, resourceVersion?: string): Promise<WorkloadState>;
   createPod(namespace: string, manifest: PodManifest): Promise<PodInfo>;
   /** Deletes with a uid precondition and no grace period. */
   deletePod(namespace: string, name: string, uid: string): Promise<DeleteResult>;

@@ -102,12 +102,13 @@ export class KubeExposeCluster implements ExposeCluster {
     return this.mustReadWorkload(ref);
   }
 
-  async patchWorkloadAnnotations(ref: WorkloadRef, uid: string, annotations: Record<string, string | null>): Promise<WorkloadState> {
+  async patchWorkloadAnnotations(ref: WorkloadRef, uid: string, annotations: Record<string, string | null>, resourceVersion?: string): Promise<WorkloadState> {
     const { namespace, name } = ref;
     // The uid in the patch makes it conditional: on an object with another uid (replaced under the
     // same name) the API server refuses to change metadata.uid, with 422 Invalid ("field is
     // immutable"), not 409. That refusal is reported as the 409 the interface promises.
-    const body = { metadata: { uid, annotations } };
+    // A resourceVersion in a merge patch is optimistic concurrency: 409 when the object moved on.
+    const body = { metadata: { uid, annotations, ...(resourceVersion ? { resourceVersion } : {}) } };
     const options = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
     const what = `annotate ${describe(ref)}`;
     try {

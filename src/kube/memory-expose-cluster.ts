@@ -223,11 +223,12 @@ export class MemoryExposeCluster implements ExposeCluster {
     });
   }
 
-  patchWorkloadAnnotations(ref: WorkloadRef, uid: string, annotations: Record<string, string | null>): Promise<WorkloadState> {
-    return this.run("patchWorkloadAnnotations", [ref, uid, annotations], () => {
+  patchWorkloadAnnotations(ref: WorkloadRef, uid: string, annotations: Record<string, string | null>, resourceVersion?: string): Promise<WorkloadState> {
+    return this.run("patchWorkloadAnnotations", [ref, uid, annotations, resourceVersion], () => {
       const workload = this.objects.workloads.get(workloadKey(ref));
       if (!workload) throw notFound(ref.kind, ref.name);
       if (workload.meta.uid !== uid) throw uidPrecondition(ref.kind, `${ref.namespace}/${ref.name}`, uid);
+      if (resourceVersion !== undefined && workload.meta.resourceVersion !== resourceVersion) throw modified(ref.kind, ref.name);
       const before = JSON.stringify(workload.meta.annotations);
       mergeAnnotations(workload.meta.annotations, annotations);
       if (JSON.stringify(workload.meta.annotations) === before) return this.objects.state(workload);

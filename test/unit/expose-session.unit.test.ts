@@ -69,7 +69,7 @@ describe("expose session on the cluster twin", () => {
       "expose.requested", "step:resolving", "step:scalingDown",
       "expose.intent:annotate", "expose.outcome:annotate", "expose.intent:scale", "expose.outcome:scale",
       "step:creatingProxy", "expose.intent:createConfig", "expose.outcome:createConfig", "expose.intent:createPod", "expose.outcome:createPod",
-      "step:waitingReady", "step:establishing", "expose.active", "step:compensating",
+      "step:waitingReady", "step:establishing", "expose.active", "step:stopping", "step:compensating",
       "expose.intent:deletePod", "expose.outcome:deletePod", "expose.intent:deleteConfig", "expose.outcome:deleteConfig",
       "expose.intent:restoreScale", "expose.outcome:restoreScale", "expose.intent:removeAnnotations", "expose.outcome:removeAnnotations",
       "expose.stopped",
@@ -207,5 +207,46 @@ describe("expose session on the cluster twin", () => {
       { remotePort: 9000, localHost: "127.0.0.1", localPort: 9001 },
     ]);
     await session.stop("done");
+  });
+
+  it("two sessions racing for one workload: exactly one wins, and the loser never touches the winner's workload", async () => {
+    const { cluster, make } = world();
+    const [a, b] = [make("aaaa1111"), make("bbbb2222")];
+    a.start();
+    b.start();
+    await until(() => [a, b].some((s) => s.status().state === "active") && [a, b].some((s) => s.status().state === "failed" || s.status().state === "stopped" || s.status().state === "active"), "both settled");
+    await Promise.race([a.done, b.done]);
+    const winner = [a, b].find((s) => s.status().state === "active");
+    expect(winner).toBeDefined();
+    expect(cluster.workload(WEB)).toMatchObject({ replicas: 0, annotations: { "loc.dev/session": winner?.id } });
+    const loser = winner === a ? b : a;
+    expect(await loser.done).toMatchObject({ state: "failed", error: expect.stringMatching(/claimed meanwhile by loc session|no longer claimed/) });
+    expect(cluster.workload(WEB)).toMatchObject({ replicas: 0, annotations: { "loc.dev/session": winner?.id } });
+    await winner?.stop("done");
+    expect(cluster.workload(WEB)).toMatchObject({ replicas: 2, annotations: {} });
+  });
+
+  it("an undo that keeps failing is reported as a failure naming what is left, never as a clean stop", async () => {
+    const { cluster, make } = world();
+    const session = make();
+    session.start();
+    await until(() => session.status().state === "active", "active");
+    for (let i = 0; i < 4; i++) cluster.failNext("scaleWorkload", new KubeRequestError("etcdserver: request timed out", 500), (args) => args[1] === 2);
+    const outcome = await session.stop("done");
+    expect(outcome).toMatchObject({ state: "failed", undone: false, error: "could not undo everything: Deployment/web not restored: etcdserver: request timed out" });
+    expect(cluster.workload(WEB)?.replicas).toBe(0);
+  });
+
+  it("recreates an evicted proxy pod (phase Failed, not deleting)", async () => {
+    const { cluster, transport, make } = world();
+    const session = make();
+    session.start();
+    await until(() => session.status().state === "active", "active");
+    const first = cluster.pod("shop", "loc-web-s1")?.uid;
+    cluster.setPodStatus("shop", "loc-web-s1", { ready: false, phase: "Failed" });
+    transport.current?.lose("evicted");
+    await until(() => transport.sessions.length === 2 && session.status().state === "active" && cluster.pod("shop", "loc-web-s1")?.uid !== first, "recreated");
+    await session.stop("done");
+    expect(cluster.workload(WEB)?.replicas).toBe(2);
   });
 });

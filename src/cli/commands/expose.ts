@@ -69,7 +69,7 @@ export async function exposeCommand(ref: string | undefined, flags: ExposeFlags,
         if (event.type === "expose.active" && !flags.detach) io.stderr("loc: exposed; Ctrl-C stops it and puts the cluster back\n");
       },
     },
-    request.method === "expose" && !flags.detach ? io.signal : undefined,
+    request.method === "expose" ? io.signal : undefined,
   );
   return finish(request.params.service, session, end, flags, io);
 }
