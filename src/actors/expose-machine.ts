@@ -1,4 +1,5 @@
 import { assign, fromCallback, fromPromise, setup } from "xstate";
+import { errorMessage } from "../errors.js";
 import type { ExposePlan } from "../expose/resolve.js";
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from "../kube/backoff.js";
 import type { WorkloadState } from "../kube/expose-cluster.js";
@@ -66,7 +67,8 @@ export const exposeMachine = setup({
   actors: {
     resolve: fromPromise<ExposePlan, void>(notProvided("resolve")),
     scaleDown: fromPromise<void, { workload: WorkloadState }>(notProvided("scaleDown")),
-    createProxy: fromPromise<{ name: string; uid: string }, { plan: ExposePlan }>(notProvided("createProxy")),
+    /** `replacing`: a previous proxy pod of this session existed (a recreation after it was lost). */
+    createProxy: fromPromise<{ name: string; uid: string }, { plan: ExposePlan; replacing: boolean }>(notProvided("createProxy")),
     /** Sends pod.ready, pod.pending (with why) or pod.failed (a state that will not heal, e.g. ImagePullBackOff). */
     watchPod: fromCallback<ExposeEvent, { pod: string }>(() => undefined),
     connect: fromPromise<void, { pod: string; plan: ExposePlan }>(notProvided("connect")),
@@ -108,11 +110,8 @@ export const exposeMachine = setup({
       undo: ({ context }) => (context.undo.some((s) => s.kind === "deleteProxy") ? context.undo : [...context.undo, { kind: "deleteProxy", pod: "" }]),
     }),
     popUndo: assign({ undo: ({ context }) => context.undo.slice(0, -1), undoAttempt: 0 }),
-    recordRetry: assign(({ context, event }) => ({
-      error: errorMessage((event as { error?: unknown }).error),
-      retryInMs: backoffDelay(context.attempt, context.backoff, context.random),
-      attempt: context.attempt + 1,
-    })),
+    /** Every retry, first connection or reconnect, waits a full-jitter backoff that grows with the attempts. */
+    scheduleRetry: assign(({ context }) => ({ retryInMs: backoffDelay(context.attempt, context.backoff, context.random), attempt: context.attempt + 1 })),
     resetAttempts: assign({ attempt: 0 }),
   },
   guards: {
@@ -191,7 +190,7 @@ export const exposeMachine = setup({
       entry: ["pushProxyUndo", { type: "announce", params: { step: "creatingProxy" } }],
       invoke: {
         src: "createProxy",
-        input: ({ context }) => ({ plan: context.plan! }),
+        input: ({ context }) => ({ plan: context.plan!, replacing: context.pod !== undefined }),
         onDone: [
           { guard: "stopRequested", target: "compensating" },
           { target: "waitingReady", actions: assign({ pod: ({ event }) => event.output, pending: undefined }) },
@@ -236,10 +235,10 @@ export const exposeMachine = setup({
             src: "connect",
             input: ({ context }) => ({ pod: context.pod?.name ?? "", plan: context.plan! }),
             onDone: { target: "#expose.active", actions: "resetAttempts" },
-            onError: { target: "retrying", actions: "recordRetry" },
+            onError: { target: "retrying", actions: "recordError" },
           },
         },
-        retrying: { after: { retryDelay: "connecting" } },
+        retrying: { entry: "scheduleRetry", after: { retryDelay: "connecting" } },
       },
     },
     active: {
@@ -258,7 +257,7 @@ export const exposeMachine = setup({
       on: { stop: { target: "compensating", actions: "requestStop" } },
       states: {
         retrying: {
-          entry: assign(({ context }) => ({ retryInMs: backoffDelay(context.attempt, context.backoff, context.random), attempt: context.attempt + 1 })),
+          entry: "scheduleRetry",
           after: { retryDelay: "checkingPod" },
         },
         checkingPod: {
@@ -312,7 +311,3 @@ export const exposeMachine = setup({
 });
 
 export type ExposeStateName = "resolving" | "scalingDown" | "creatingProxy" | "waitingReady" | "establishing" | "active" | "reconnecting" | "compensating" | "finishing" | "stopped" | "failed";
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}

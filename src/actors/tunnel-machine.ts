@@ -1,4 +1,5 @@
 import { assign, fromPromise, setup } from "xstate";
+import { errorMessage } from "../errors.js";
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from "../kube/backoff.js";
 
 /**
@@ -133,7 +134,3 @@ export const tunnelMachine = setup({
     stopped: { type: "final" },
   },
 });
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}

@@ -108,15 +108,19 @@ export function converse(
   });
 }
 
-/** Throws the daemon's refusal (`ok: false`) as a LocError; returns the answer's fields otherwise. */
-export function answerFields(line: string): Record<string, unknown> {
+/** An answer line's fields; `{}` for anything that is not a JSON object. */
+export function readAnswer(line: string): Record<string, unknown> {
   let answer: unknown;
   try {
     answer = JSON.parse(line);
   } catch {
     answer = undefined;
   }
-  const fields = typeof answer === "object" && answer !== null ? (answer as Record<string, unknown>) : {};
+  return typeof answer === "object" && answer !== null ? (answer as Record<string, unknown>) : {};
+}
+
+/** Throws the daemon's refusal (`ok: false`) as a LocError; returns the fields otherwise. */
+export function acceptAnswer(fields: Record<string, unknown>): Record<string, unknown> {
   if (fields.ok === false && typeof fields.error === "object" && fields.error !== null) {
     const { message, hint, code } = fields.error as Record<string, unknown>;
     throw new LocError(String(message), String(hint), String(code));
@@ -125,7 +129,7 @@ export function answerFields(line: string): Record<string, unknown> {
 }
 
 function parseAnswer(line: string): DaemonStatus {
-  const fields = answerFields(line);
+  const fields = acceptAnswer(readAnswer(line));
   const status = fields.status as Partial<DaemonStatus> | undefined;
   if (fields.ok !== true || !Array.isArray(status?.tunnels) || !Array.isArray(status.skipped) || !Array.isArray(status.watchProblems)) {
     throw protocolError();

@@ -5,11 +5,11 @@ import type { BackoffPolicy } from "../kube/backoff.js";
 import type { CollectionRef, KubeObject, WatchPort } from "../kube/cluster-port.js";
 import { informer, type InformerEvent } from "../kube/informer.js";
 import { planService, sliceServiceKey, type EndpointSliceObject, type ReadyEndpoint, type ServiceObject, type ServicePlan } from "../kube/service-model.js";
-import { ANY_VERSION, type EventStore } from "../store/event-store.js";
-import type { NewEvent } from "../store/events.js";
+import type { EventStore } from "../store/event-store.js";
 import type { ForwardTransport } from "../transports/transport.js";
 import type { DaemonCore, DaemonStatus } from "./api.js";
 import type { ExposeManager } from "./expose-manager.js";
+import { safeRecorder, type Recorder } from "./record.js";
 import { IpAllocator, type LoopbackRange } from "./ip-allocator.js";
 import { loopbackAliasesFor, type LoopbackAliases } from "./loopback-aliases.js";
 import { collections, describeScope, inScope, type WatchScope } from "./scope.js";
@@ -65,6 +65,7 @@ export class Daemon implements DaemonCore {
   private running: Promise<void> | undefined;
   private readonly startedAt = Date.now();
   private firstPass: (() => void) | undefined;
+  private readonly record: Recorder;
   /** Resolves once the first full list has been reconciled (every tunnel listening). */
   readonly ready: Promise<void>;
 
@@ -72,6 +73,8 @@ export class Daemon implements DaemonCore {
     this.allocator = new IpAllocator(config.ipRange);
     this.loopback = config.loopback ?? loopbackAliasesFor(process.platform);
     this.ready = new Promise((resolve) => (this.firstPass = resolve));
+    this.record = safeRecorder(config.store, config.log);
+    config.exposes?.onChange(() => this.notify());
   }
 
   start(): void {
@@ -258,17 +261,8 @@ export class Daemon implements DaemonCore {
     return ip;
   }
 
-  private record(stream: string, event: NewEvent): void {
-    try {
-      this.config.store.append(stream, [event], ANY_VERSION);
-    } catch (error) {
-      // The log must not take tunnels down with it; say so loudly instead.
-      this.config.log?.(`loc: could not record ${event.type} in ${stream}: ${(error as Error).message}`);
-    }
-  }
 
-  /** Something in the status changed (also called by the expose sessions). */
-  notify(): void {
+  private notify(): void {
     for (const listener of this.changeListeners) listener();
   }
 }

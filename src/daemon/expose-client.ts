@@ -1,5 +1,5 @@
 import type { NewEvent } from "../store/events.js";
-import { answerFields, converse, protocolError, type ClientOptions } from "./client.js";
+import { acceptAnswer, converse, protocolError, readAnswer, type ClientOptions } from "./client.js";
 import type { ExposeEnd, ExposeParams } from "./expose-api.js";
 
 export interface ExposeProgress {
@@ -20,8 +20,9 @@ export async function converseExpose(stateDir: string, request: ExposeRequest, p
   let result: { session: string; end: ExposeEnd } | undefined;
   await converse(stateDir, { id: FIRST, ...request } as never, undefined, options, (line, conversation) => {
     // The stop request's own stream repeats the session's events; its refusal only means "already over".
-    if (answerId(line) === STOP) return true;
-    const fields = answerFields(line);
+    const fields = readAnswer(line);
+    if (fields.id === STOP) return true;
+    acceptAnswer(fields);
     if (fields.ok !== true || typeof fields.session !== "string") throw protocolError();
     if (stop) {
       // Armed by the first accepted answer, and aimed at this session only: before it there is
@@ -44,12 +45,4 @@ export async function converseExpose(stateDir: string, request: ExposeRequest, p
   });
   if (!result) throw protocolError();
   return result;
-}
-
-function answerId(line: string): unknown {
-  try {
-    return (JSON.parse(line) as { id?: unknown } | null)?.id;
-  } catch {
-    return undefined;
-  }
 }

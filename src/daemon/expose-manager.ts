@@ -5,9 +5,9 @@ import { ExposeSession, type ExposeStatus, type SessionDeps } from "../expose/se
 import type { BackoffPolicy } from "../kube/backoff.js";
 import type { ExposeCluster } from "../kube/expose-cluster.js";
 import { formatServiceRef, parseServiceRef } from "../kube/service-ref.js";
-import type { NewEvent } from "../store/events.js";
 import type { ReverseTransport } from "../transports/transport.js";
 import type { ExposeParams, ExposeService } from "./expose-api.js";
+import type { Recorder } from "./record.js";
 
 export const DEFAULT_READY_TIMEOUT_MS = 60_000;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 60_000;
@@ -17,8 +17,7 @@ export interface ExposeManagerDeps {
   /** A TransportRegistry: unknown names are refused with the list of available ones. */
   transports: { get(kind: "reverse", name: string): ReverseTransport };
   owner: string;
-  record: (stream: string, event: NewEvent) => void;
-  onChange: () => void;
+  record: Recorder;
   backoff?: BackoffPolicy;
   pollMs?: number;
 }
@@ -26,6 +25,7 @@ export interface ExposeManagerDeps {
 /** The daemon's expose sessions: at most one per Service, each gone from here once it has ended. */
 export class ExposeManager implements ExposeService {
   private readonly sessions = new Map<string, ExposeSession>();
+  private readonly changeListeners = new Set<() => void>();
 
   constructor(private readonly deps: ExposeManagerDeps) {}
 
@@ -63,13 +63,23 @@ export class ExposeManager implements ExposeService {
       sessionDeps,
     );
     this.sessions.set(service, session);
-    const off = session.onEvent(() => this.deps.onChange());
+    const off = session.onEvent(() => this.notify());
     void session.done.then(() => {
       off();
       this.sessions.delete(service);
-      this.deps.onChange();
+      this.notify();
     });
     return session;
+  }
+
+  /** Called on every step of every session (the daemon's status watchers listen). */
+  onChange(listener: () => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
+  private notify(): void {
+    for (const listener of this.changeListeners) listener();
   }
 
   find(service: string): ExposeSession | undefined {

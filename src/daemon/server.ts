@@ -1,6 +1,6 @@
 import { chmodSync, statSync, unlinkSync } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
-import { errorCode, LocError } from "../errors.js";
+import { errorCode, errorMessage, LocError } from "../errors.js";
 import type { DaemonCore, DaemonResponse } from "./api.js";
 import { daemonSocketPath } from "./client.js";
 import type { ExposeParams } from "./expose-api.js";
@@ -172,7 +172,7 @@ function statusResponse(core: DaemonCore, id: number): DaemonResponse {
   try {
     return { id, ok: true, status: core.status() };
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
+    const message = errorMessage(error);
     return { id, ok: false, error: { message: `the daemon could not build its status: ${message}`, hint: "this is a bug in loc, please report it", code: "INTERNAL" } };
   }
 }
@@ -180,7 +180,7 @@ function statusResponse(core: DaemonCore, id: number): DaemonResponse {
 /** A LocError is the user's to fix and keeps its hint; anything else is a bug. */
 function refusal(id: number, error: unknown): DaemonResponse {
   if (error instanceof LocError) return { id, ok: false, error: { message: error.message, hint: error.hint, code: error.code } };
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   return { id, ok: false, error: { message: `the daemon failed: ${message}`, hint: "this is a bug in loc, please report it", code: "INTERNAL" } };
 }
 
@@ -196,7 +196,7 @@ function send(socket: Socket, response: DaemonResponse): void {
   try {
     line = JSON.stringify(response);
   } catch (error) {
-    const message = `the daemon could not encode its answer: ${error instanceof Error ? error.message : String(error)}`;
+    const message = `the daemon could not encode its answer: ${errorMessage(error)}`;
     line = JSON.stringify({ id: response.id, ok: false, error: { message, hint: "this is a bug in loc, please report it", code: "INTERNAL" } });
   }
   socket.write(line + "\n");

@@ -1,5 +1,6 @@
 import { createActor, fromCallback, fromPromise, type Actor } from "xstate";
 import { exposeMachine, type ExposeEvent, type UndoStep } from "../actors/expose-machine.js";
+import { errorMessage } from "../errors.js";
 import type { BackoffPolicy } from "../kube/backoff.js";
 import type { ExposeCluster } from "../kube/expose-cluster.js";
 import type { NewEvent } from "../store/events.js";
@@ -7,7 +8,7 @@ import type { ReversePlan, ReverseSession, ReverseStats, ReverseTransport } from
 import { newSessionId, proxyPodName } from "./identity.js";
 import { describeMapping, type MapFlag } from "./ports.js";
 import { resolveExpose, type ExposePlan } from "./resolve.js";
-import { createProxy, messageOf, podExists, scaleDown, undo, watchPod, workloadTarget, type StepContext } from "./steps.js";
+import { createProxy, podExists, scaleDown, undo, watchPod, workloadTarget, type StepContext } from "./steps.js";
 
 export interface ExposeOptions {
   namespace: string;
@@ -71,7 +72,6 @@ export class ExposeSession {
   private live: ReverseSession | undefined;
   /** Traffic of sessions already closed (reconnects), so `loc list` shows totals. */
   private readonly carried: ReverseStats = { connections: 0, openConnections: 0, bytesIn: 0, bytesOut: 0 };
-  private state = "resolving";
   private since: number;
   private readonly now: () => number;
 
@@ -138,14 +138,16 @@ export class ExposeSession {
   }
 
   status(): ExposeStatus {
-    const context = this.actor.getSnapshot().context;
+    const { context, value } = this.actor.getSnapshot();
+    // The phase is the machine's top-level state (`{ scalingDown: "scaling" }` → `scalingDown`).
+    const state = typeof value === "string" ? value : (Object.keys(value)[0] ?? "");
     const stats = this.stats();
     return {
       id: this.id,
       service: this.service,
       transport: this.deps.transport.name,
-      state: this.state,
-      reason: this.state === "active" ? "" : (context.error ?? context.pending ?? ""),
+      state,
+      reason: state === "active" ? "" : (context.error ?? context.pending ?? ""),
       pod: context.pod?.name ?? "",
       ports: (context.plan?.ports ?? []).map((p) => describeMapping(p, this.options.localHost)),
       workloads: (context.plan?.workloads ?? []).map((w) => `${workloadTarget(w.ref)} ${w.replicas}→0`),
@@ -180,7 +182,7 @@ export class ExposeSession {
       actors: {
         resolve: fromPromise(() => resolveExpose(steps.cluster, this.options.namespace, this.options.name, this.options.maps, this.deps.owner)),
         scaleDown: fromPromise(({ input }) => scaleDown(steps, input.workload)),
-        createProxy: fromPromise(({ input }) => createProxy(steps, input.plan, this.podName)),
+        createProxy: fromPromise(({ input }) => createProxy(steps, input.plan, this.podName, input.replacing)),
         watchPod: fromCallback<ExposeEvent, { pod: string }>(({ sendBack, input }) => watchPod(steps, input.pod, sendBack)),
         connect: fromPromise(({ input, signal }) => this.connect(input.pod, input.plan, signal)),
         watchTransport: fromCallback<ExposeEvent, void>(({ sendBack }) => {
@@ -196,7 +198,7 @@ export class ExposeSession {
         announce: ({ context }, params) => this.enter(params.step, context),
         undoFailed: (_, params) => {
           const what = params.step?.kind === "restoreWorkload" ? `restore ${workloadTarget(params.step.workload.ref)}` : `delete proxy ${this.podName}`;
-          this.record({ type: "expose.warning", data: { service: this.service, message: `could not ${what}: ${messageOf(params.error)}; it is left as it is` } });
+          this.record({ type: "expose.warning", data: { service: this.service, message: `could not ${what}: ${errorMessage(params.error)}; it is left as it is` } });
         },
       },
     });
@@ -225,7 +227,6 @@ export class ExposeSession {
   }
 
   private enter(state: string, context: { error: string | undefined; stopReason: string | undefined; plan: ExposePlan | undefined; pod: { name: string } | undefined }): void {
-    this.state = state;
     this.since = this.now();
     const service = this.service;
     const detail = this.detailFor(state, context);

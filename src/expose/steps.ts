@@ -1,4 +1,5 @@
 import type { UndoStep } from "../actors/expose-machine.js";
+import { errorMessage } from "../errors.js";
 import type { ExposeCluster, PodInfo, WorkloadRef, WorkloadState } from "../kube/expose-cluster.js";
 import type { NewEvent } from "../store/events.js";
 import type { ReversePlan } from "../transports/transport.js";
@@ -38,7 +39,7 @@ async function mutate<T>(ctx: StepContext, action: string, target: string, origi
     ctx.record({ type: "expose.outcome", data: { service, action, target, ok: true, ...(result ? { result: result(value) } : {}) } });
     return value;
   } catch (error) {
-    ctx.record({ type: "expose.outcome", data: { service, action, target, ok: false, error: messageOf(error) } });
+    ctx.record({ type: "expose.outcome", data: { service, action, target, ok: false, error: errorMessage(error) } });
     throw error;
   }
 }
@@ -112,9 +113,9 @@ function statusOf(error: unknown): number | undefined {
 }
 
 /** The Secret with the transport's files first, then the pod it controls (see proxy-pod.ts). */
-export async function createProxy(ctx: StepContext, plan: ExposePlan, podName: string): Promise<{ name: string; uid: string }> {
+export async function createProxy(ctx: StepContext, plan: ExposePlan, podName: string, replacing: boolean): Promise<{ name: string; uid: string }> {
   const labels = proxyLabels({ sessionId: ctx.sessionId, owner: ctx.owner, serviceName: plan.name });
-  await waitUntilGone(ctx, podName);
+  if (replacing) await waitUntilGone(ctx, podName);
   const config = await mutate(
     ctx,
     "createConfig",
@@ -182,7 +183,7 @@ export function watchPod(ctx: StepContext, podName: string, send: (event: { type
         if (pod.waiting && FATAL_WAITING.test(pod.waiting)) return send({ type: "pod.failed", error: pod.waiting });
         reason = pod.unschedulable ?? pod.waiting ?? `phase ${pod.phase}`;
       } catch (error) {
-        reason = `cannot read the pod: ${messageOf(error)}`;
+        reason = `cannot read the pod: ${errorMessage(error)}`;
       }
       if (stopped) return;
       if (reason !== lastReason) send({ type: "pod.pending", reason });
@@ -269,8 +270,4 @@ function ours(ctx: StepContext, labels: Record<string, string>): boolean {
 
 function locAnnotations(annotations: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(annotations).filter(([key]) => key.startsWith("loc.dev/")));
-}
-
-export function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -1,4 +1,5 @@
 import { Observable, ReplaySubject, share } from "rxjs";
+import { errorMessage } from "../errors.js";
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from "./backoff.js";
 import { KubeRequestError, objectKey, type CollectionRef, type KubeObject, type RawWatchEvent, type WatchPort } from "./cluster-port.js";
 
@@ -135,5 +136,5 @@ function isGone(error: unknown): boolean {
 
 function describe(error: unknown): string {
   if (error instanceof KubeRequestError && error.statusCode !== undefined) return `${error.message} (HTTP ${error.statusCode})`;
-  return error instanceof Error ? error.message : String(error);
+  return errorMessage(error);
 }

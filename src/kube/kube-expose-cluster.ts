@@ -10,6 +10,7 @@ import {
   type V1Service,
   type V1StatefulSet,
 } from "@kubernetes/client-node";
+import { errorMessage } from "../errors.js";
 import { KubeRequestError } from "./cluster-port.js";
 import type {
   DeleteResult,
@@ -217,7 +218,7 @@ export function toKubeRequestError(what: string, error: unknown): KubeRequestErr
     return new KubeRequestError(`${what}: ${message}`, code);
   }
   // Network and TLS failures (node-fetch FetchError, system errors): no HTTP status.
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   return new KubeRequestError(`${what}: ${message}`, undefined);
 }
 

@@ -1,5 +1,6 @@
 import { Watch, type KubeConfig } from "@kubernetes/client-node";
 import fetch from "node-fetch";
+import { errorMessage } from "../errors.js";
 import { KubeRequestError, type CollectionRef, type KubeObject, type ListResult, type RawWatchEvent, type WatchPort } from "./cluster-port.js";
 
 const PAGE_SIZE = 500;
@@ -81,7 +82,7 @@ export class KubeWatchPort implements WatchPort {
 function toRequestError(error: unknown): KubeRequestError {
   if (error instanceof KubeRequestError) return error;
   const statusCode = (error as { statusCode?: number }).statusCode;
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   return new KubeRequestError(message, statusCode);
 }
 

@@ -293,6 +293,7 @@ export class MemoryExposeCluster implements ExposeCluster {
       const secret = this.objects.secrets.get(key(namespace, name));
       if (!secret || secret.meta.uid !== uid) return "gone";
       this.objects.secrets.delete(key(namespace, name));
+      this.objects.collectDependents(uid);
       return "deleted";
     });
   }

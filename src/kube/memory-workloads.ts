@@ -7,7 +7,7 @@ import type { ServiceObject } from "./service-model.js";
  * The object store behind MemoryExposeCluster, with the controllers' behaviour folded in
  * synchronously: a Deployment owns one ReplicaSet that owns pods `<rs>-<n>`, a StatefulSet owns
  * pods `<name>-<ordinal>`, and changing replicas (or deleting a controlled pod) reconciles the pods
- * at once. Deleting a pod garbage-collects the Secrets it owns. Every write takes the next
+ * at once. Deleting an object garbage-collects what it owns (pods, Secrets). Every write takes the next
  * resourceVersion from one counter, as etcd's revision does; a change of generation (replicas, or a
  * Deployment's annotations) is followed by the controller's status write, another version.
  */
@@ -98,7 +98,7 @@ export class MemoryObjects {
     return pod;
   }
 
-  /** Removes a pod now (grace period 0), collects the Secrets it owns and lets its controller replace it. */
+  /** Removes a pod now (grace period 0), collects what it owns and lets its controller replace it. */
   removePod(pod: StoredPod): void {
     this.pods.delete(key(pod.meta.namespace, pod.meta.name));
     this.collectDependents(pod.meta.uid);
@@ -111,9 +111,14 @@ export class MemoryObjects {
     if (owner) this.reconcile(owner);
   }
 
-  /** The garbage collector: objects whose owner (by uid) no longer exists go too. */
+  /**
+   * The garbage collector: objects whose owner (by uid) no longer exists go too, whatever the
+   * owner's kind (a proxy pod is owned by its session's Secret, a Secret may be owned by a pod).
+   */
   collectDependents(ownerUid: string): void {
-    for (const [k, secret] of this.secrets) if (secret.meta.ownerReferences.some((o) => o.uid === ownerUid)) this.secrets.delete(k);
+    const ownedBy = (meta: Meta) => meta.ownerReferences.some((o) => o.uid === ownerUid);
+    for (const [k, secret] of this.secrets) if (ownedBy(secret.meta)) this.secrets.delete(k);
+    for (const pod of [...this.pods.values()]) if (ownedBy(pod.meta)) this.removePod(pod);
   }
 
   isLive(uid: string): boolean {

@@ -19,7 +19,7 @@ import {
   type Kube,
 } from "../cluster/helpers.js";
 import { startDaemonProcess, type DaemonProcess } from "./fixtures/daemon-process.js";
-import { standInArgs, startExpose } from "./fixtures/expose-fixture.js";
+import { locAnnotationsOf, readScaled, standInArgs, startExpose, type ScaledKind } from "./fixtures/expose-fixture.js";
 
 const kubeconfig = inject("kubeconfig");
 let kube: Kube;
@@ -38,15 +38,11 @@ afterAll(async () => {
 });
 
 /** Replicas, loc annotations and proxy pods: what must be identical before and after a failed expose. */
-async function clusterState(workloads: { kind: "Deployment" | "StatefulSet"; name: string }[]) {
+async function clusterState(workloads: { kind: ScaledKind; name: string }[]) {
   const state: Record<string, unknown> = {};
   for (const { kind, name } of workloads) {
-    const object = kind === "Deployment" ? await kube.apps.readNamespacedDeployment({ namespace, name }) : await kube.apps.readNamespacedStatefulSet({ namespace, name });
-    state[`${kind}/${name}`] = {
-      replicas: object.spec?.replicas,
-      uid: object.metadata?.uid,
-      loc: Object.keys(object.metadata?.annotations ?? {}).filter((key) => key.startsWith("loc.dev/")),
-    };
+    const object = await readScaled(kube, namespace, kind, name);
+    state[`${kind}/${name}`] = { replicas: object.spec?.replicas, uid: object.metadata?.uid, loc: Object.keys(locAnnotationsOf(object)) };
   }
   const pods = await kube.core.listNamespacedPod({ namespace, labelSelector: "loc.dev/session" });
   state.proxies = pods.items.filter((p) => !p.metadata?.deletionTimestamp).map((p) => p.metadata?.name);

@@ -16,7 +16,7 @@ import {
   type Kube,
 } from "../cluster/helpers.js";
 import { startDaemonProcess, type DaemonProcess } from "./fixtures/daemon-process.js";
-import { httpGet, playProxyPod, standInArgs, startExpose, startLaptopServer, waitForActive } from "./fixtures/expose-fixture.js";
+import { httpGet, locAnnotationsOf, playProxyPod, readScaled, standInArgs, startExpose, startLaptopServer, waitForActive, type ScaledKind } from "./fixtures/expose-fixture.js";
 
 const kubeconfig = inject("kubeconfig");
 let kube: Kube;
@@ -34,14 +34,13 @@ afterAll(async () => {
   if (namespace) await deleteNamespace(kube, namespace);
 });
 
-async function replicas(kind: "Deployment" | "StatefulSet", name: string): Promise<number> {
+async function replicas(kind: ScaledKind, name: string): Promise<number> {
   const scale = kind === "Deployment" ? await kube.apps.readNamespacedDeploymentScale({ namespace, name }) : await kube.apps.readNamespacedStatefulSetScale({ namespace, name });
   return scale.spec?.replicas ?? 0;
 }
 
-async function locAnnotations(kind: "Deployment" | "StatefulSet", name: string): Promise<Record<string, string>> {
-  const object = kind === "Deployment" ? await kube.apps.readNamespacedDeployment({ namespace, name }) : await kube.apps.readNamespacedStatefulSet({ namespace, name });
-  return Object.fromEntries(Object.entries(object.metadata?.annotations ?? {}).filter(([key]) => key.startsWith("loc.dev/")));
+async function locAnnotations(kind: ScaledKind, name: string): Promise<Record<string, string>> {
+  return locAnnotationsOf(await readScaled(kube, namespace, kind, name));
 }
 
 async function podGone(name: string): Promise<void> {
@@ -55,7 +54,7 @@ async function podGone(name: string): Promise<void> {
  * The whole round: expose → check the cluster and a request through the API server → Ctrl-C →
  * check everything is back, and that history has an outcome for every intent.
  */
-async function exposeRoundTrip(kind: "Deployment" | "StatefulSet", name: string, targetPort: number, labels: Record<string, string>, stopWith: "ctrl-c" | "--stop") {
+async function exposeRoundTrip(kind: ScaledKind, name: string, targetPort: number, labels: Record<string, string>, stopWith: "ctrl-c" | "--stop") {
   const laptop = await startLaptopServer(`hello from the laptop (${name})`);
   const detach = stopWith === "--stop" ? ["--detach"] : [];
   const expose = startExpose([`${namespace}/${name}`, "--map", `${laptop.port}:${targetPort}`, ...detach, ...standInArgs()], daemon.stateDir);

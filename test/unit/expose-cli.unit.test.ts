@@ -28,18 +28,16 @@ async function daemonWithExposes() {
   cluster.addDeployment("shop", "web", 2, { app: "web" });
   const transport = new FakeReverseTransport();
   const recorded: { stream: string; event: NewEvent }[] = [];
-  const listeners = new Set<() => void>();
   const exposes = new ExposeManager({
     cluster,
     transports: new TransportRegistry().register(transport),
     owner: "alice.laptop",
     record: (stream, event) => recorded.push({ stream, event }),
-    onChange: () => listeners.forEach((l) => l()),
     pollMs: 5,
   });
   const core: DaemonCore = {
     status: (): DaemonStatus => ({ pid: 1, startedAt: 0, scope: "all", hostsFile: "/etc/hosts", tunnels: [], skipped: [], watchProblems: [], exposes: exposes.statuses() }),
-    onChange: (l) => (listeners.add(l), () => listeners.delete(l)),
+    onChange: (l) => exposes.onChange(l),
     exposes,
   };
   const { mkdirSync } = await import("node:fs");

@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import { Daemon } from "../../daemon/daemon.js";
 import { ExposeManager } from "../../daemon/expose-manager.js";
+import { safeRecorder } from "../../daemon/record.js";
 import { parseLoopbackRange } from "../../daemon/ip-allocator.js";
 import type { WatchScope } from "../../daemon/scope.js";
 import { serveDaemon } from "../../daemon/server.js";
@@ -17,7 +18,6 @@ import { openStateStore } from "../../store/open-store.js";
 import { ensureStateDir, resolveStateDir } from "../../store/state-dir.js";
 import { DEFAULT_FORWARD_TRANSPORT, defaultTransports } from "../../transports/default-transports.js";
 import { VERSION } from "../../version.js";
-import type { NewEvent } from "../../store/events.js";
 import type { CliIO } from "../io.js";
 
 export interface DaemonFlags {
@@ -71,22 +71,13 @@ export async function daemonCommand(flags: DaemonFlags, io: CliIO): Promise<numb
         store.append("daemon", [{ type: "hosts.written", data: { path: hostsFile, names: entries.reduce((n, e) => n + e.names.length, 0) } }], ANY_VERSION),
       onError: (error) => log(`loc: hosts file not updated: ${(error as Error).message}`),
     });
-    const record = (stream: string, event: NewEvent) => {
-      try {
-        store.append(stream, [event], ANY_VERSION);
-      } catch (error) {
-        log(`loc: could not record ${event.type} in ${stream}: ${(error as Error).message}`);
-      }
-    };
-    let daemon: Daemon | undefined = undefined;
     const exposes = new ExposeManager({
       cluster: new KubeExposeCluster(kubeConfig),
       transports,
       owner: ownerId(io.env),
-      record,
-      onChange: () => daemon?.notify(),
+      record: safeRecorder(store, log),
     });
-    daemon = new Daemon({
+    const daemon = new Daemon({
       watchPort: new KubeWatchPort(kubeConfig),
       transport,
       store,
