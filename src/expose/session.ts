@@ -8,7 +8,8 @@ import type { ReversePlan, ReverseSession, ReverseStats, ReverseTransport } from
 import { newSessionId, proxyPodName } from "./identity.js";
 import { describeMapping, type MapFlag } from "./ports.js";
 import { resolveExpose, type ExposePlan } from "./resolve.js";
-import { createProxy, podExists, scaleDown, undo, watchPod, workloadTarget, type StepContext } from "./steps.js";
+import { workloadTarget } from "./mutation.js";
+import { createProxy, podExists, scaleDown, undo, watchPod, type StepContext } from "./steps.js";
 
 export interface ExposeOptions {
   namespace: string;

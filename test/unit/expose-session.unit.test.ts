@@ -171,7 +171,7 @@ describe("expose session on the cluster twin", () => {
     expect(cluster.workload(WEB)?.replicas).toBe(5);
     expect(cluster.workload(WEB)?.annotations["loc.dev/session"]).toBeUndefined();
     const warnings = events.flatMap(({ event }) => (event.type === "expose.warning" ? [event.data.message] : []));
-    expect(warnings).toEqual(["Deployment/web was scaled to 5 by someone else while exposed; left at 5 (it had 2)"]);
+    expect(warnings).toEqual(["Deployment/web was scaled to 5 by someone else while exposed (it had 2); left as it is"]);
   });
 
   it("finishes a mutation in flight before undoing it when stopped mid-scale", async () => {
