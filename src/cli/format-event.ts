@@ -3,7 +3,7 @@ import type { EventPayloads, EventType, StoredEvent } from "../store/events.js";
 type Summarizers = { [T in EventType]: (data: EventPayloads[T]) => string };
 
 const SUMMARIES: Summarizers = {
-  "daemon.started": (d) => `pid ${d.pid}, loc ${d.version}, watching ${d.scope}`,
+  "daemon.started": (d) => `pid ${d.pid}, loc ${d.version}, watching ${d.scope}${d.hostsFile ? `, hosts file ${d.hostsFile}` : ""}`,
   "daemon.stopped": (d) => `pid ${d.pid}: ${d.reason}`,
   "watch.failed": (d) =>
     `${d.resource}: ${d.message}${d.retryInMs === undefined ? "" : `, retrying in ${d.retryInMs} ms`}`,
@@ -26,6 +26,9 @@ const SUMMARIES: Summarizers = {
   "expose.warning": (d) => `${d.service}: ${d.message}`,
   "expose.failed": (d) => `${d.service}: ${d.error}`,
   "expose.stopped": (d) => `${d.service}: ${d.reason}`,
+  "recovery.started": (d) => `${d.sessions} unfinished sessions of ${d.owner} (from the ${d.source})`,
+  "recovery.action": (d) => `${d.session ? `${d.session} ${d.service ?? ""}: ` : ""}${d.action} ${d.target} ${d.status}${d.detail ? ` (${d.detail})` : ""}`,
+  "recovery.completed": (d) => `${d.sessions} sessions: ${d.done} done, ${d.left} left, ${d.failed} failed in ${d.durationMs} ms`,
 };
 
 export function summarize(event: StoredEvent): string {

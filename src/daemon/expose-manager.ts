@@ -17,6 +17,8 @@ export interface ExposeManagerDeps {
   /** A TransportRegistry: unknown names are refused with the list of available ones. */
   transports: { get(kind: "reverse", name: string): ReverseTransport };
   owner: string;
+  /** The API server's URL, recorded with each session. */
+  clusterUrl?: string;
   record: Recorder;
   backoff?: BackoffPolicy;
   pollMs?: number;
@@ -42,6 +44,7 @@ export class ExposeManager implements ExposeService {
       cluster: this.deps.cluster,
       transport,
       owner: this.deps.owner,
+      clusterUrl: this.deps.clusterUrl,
       record: this.deps.record,
       backoff: this.deps.backoff,
       pollMs: this.deps.pollMs,

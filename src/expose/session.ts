@@ -30,6 +30,8 @@ export interface SessionDeps {
   cluster: ExposeCluster;
   transport: ReverseTransport;
   owner: string;
+  /** The API server's URL, recorded so recovery never undoes on another cluster. */
+  clusterUrl?: string;
   /** Appends to the event store; the session's events go to `expose:<id>`. */
   record: (stream: string, event: NewEvent) => void;
   backoff?: BackoffPolicy;
@@ -123,7 +125,8 @@ export class ExposeSession {
   }
 
   start(): void {
-    this.record({ type: "expose.requested", data: { service: this.service, transport: this.deps.transport.name, owner: this.deps.owner, ports: this.options.maps.map((m) => m.text) } });
+    const cluster = this.deps.clusterUrl ? { cluster: this.deps.clusterUrl } : {};
+    this.record({ type: "expose.requested", data: { service: this.service, transport: this.deps.transport.name, owner: this.deps.owner, ports: this.options.maps.map((m) => m.text), ...cluster } });
     this.actor.start();
   }
 
@@ -227,7 +230,7 @@ export class ExposeSession {
     void live.close();
   }
 
-  private enter(state: string, context: { error: string | undefined; stopReason: string | undefined; plan: ExposePlan | undefined; pod: { name: string } | undefined }): void {
+  private enter(state: string, context: { error: string | undefined; stopReason: string | undefined; plan: ExposePlan | undefined; pod: { name: string } | undefined; leftovers: string[] }): void {
     this.since = this.now();
     const service = this.service;
     const detail = this.detailFor(state, context);
@@ -236,7 +239,8 @@ export class ExposeSession {
     } else if (state === "stopped") {
       this.record({ type: "expose.stopped", data: { service, reason: context.stopReason ?? "stopped" } });
     } else if (state === "failed") {
-      this.record({ type: "expose.failed", data: { service, error: context.error ?? "unknown error" } });
+      const leftovers = context.leftovers.length > 0 ? { leftovers: context.leftovers } : {};
+      this.record({ type: "expose.failed", data: { service, error: context.error ?? "unknown error", ...leftovers } });
     } else {
       this.record({ type: "expose.step", data: { service, step: state, ...(detail ? { detail } : {}) } });
     }

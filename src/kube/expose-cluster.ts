@@ -108,4 +108,18 @@ export interface ExposeCluster {
   /** A Secret's identity and labels only (never its data); undefined when absent. */
   readSecret(namespace: string, name: string): Promise<{ uid: string; labels: Record<string, string> } | undefined>;
   deleteSecret(namespace: string, name: string, uid: string): Promise<DeleteResult>;
+  /** Secrets matching a label selector string, identity and labels only (for `loc recover --from-cluster`). */
+  findSecrets(labelSelector: string, namespace?: string): Promise<SecretInfo[]>;
+  /**
+   * Every Deployment and StatefulSet, in one namespace or all. Annotations cannot be selected
+   * server-side, so `loc recover --from-cluster` lists and filters by loc's annotations itself.
+   */
+  findWorkloads(namespace?: string): Promise<WorkloadState[]>;
+}
+
+export interface SecretInfo {
+  namespace: string;
+  name: string;
+  uid: string;
+  labels: Record<string, string>;
 }

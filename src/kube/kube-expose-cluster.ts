@@ -19,7 +19,9 @@ import type {
   OwnerReference,
   PodInfo,
   PodManifest,
+  SecretInfo,
   SecretManifest,
+  WorkloadKind,
   WorkloadRef,
   WorkloadState,
 } from "./expose-cluster.js";
@@ -162,6 +164,30 @@ export class KubeExposeCluster implements ExposeCluster {
 
   async deleteSecret(namespace: string, name: string, uid: string): Promise<DeleteResult> {
     return deleted(`delete Secret ${namespace}/${name}`, () => this.core.deleteNamespacedSecret({ namespace, name, body: { preconditions: { uid } } }));
+  }
+
+  async findSecrets(labelSelector: string, namespace?: string): Promise<SecretInfo[]> {
+    const list = await call(`list Secrets ${labelSelector} in ${namespace ?? "all namespaces"}`, () =>
+      namespace === undefined ? this.core.listSecretForAllNamespaces({ labelSelector }) : this.core.listNamespacedSecret({ namespace, labelSelector }),
+    );
+    // Identity only: the data (a host key) is dropped here and never leaves this function.
+    return list.items.map((secret) => ({
+      namespace: secret.metadata?.namespace ?? "",
+      name: secret.metadata?.name ?? "",
+      uid: secret.metadata?.uid ?? "",
+      labels: { ...secret.metadata?.labels },
+    }));
+  }
+
+  async findWorkloads(namespace?: string): Promise<WorkloadState[]> {
+    const where = namespace ?? "all namespaces";
+    const [deployments, statefulSets] = await Promise.all([
+      call(`list Deployments in ${where}`, () => (namespace === undefined ? this.apps.listDeploymentForAllNamespaces() : this.apps.listNamespacedDeployment({ namespace }))),
+      call(`list StatefulSets in ${where}`, () => (namespace === undefined ? this.apps.listStatefulSetForAllNamespaces() : this.apps.listNamespacedStatefulSet({ namespace }))),
+    ]);
+    const state = (kind: WorkloadKind, object: V1Deployment | V1StatefulSet) =>
+      toWorkloadState({ kind, namespace: object.metadata?.namespace ?? "", name: object.metadata?.name ?? "" }, object);
+    return [...deployments.items.map((d) => state("Deployment", d)), ...statefulSets.items.map((s) => state("StatefulSet", s))];
   }
 
   private async mustReadWorkload(ref: WorkloadRef): Promise<WorkloadState> {

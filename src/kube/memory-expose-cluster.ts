@@ -7,6 +7,7 @@ import type {
   OwnerReference,
   PodInfo,
   PodManifest,
+  SecretInfo,
   SecretManifest,
   WorkloadKind,
   WorkloadRef,
@@ -296,6 +297,21 @@ export class MemoryExposeCluster implements ExposeCluster {
       this.objects.collectDependents(uid);
       return "deleted";
     });
+  }
+
+  findSecrets(labelSelector: string, namespace?: string): Promise<SecretInfo[]> {
+    return this.run("findSecrets", [labelSelector, namespace], () => {
+      const matches = parseSelector(labelSelector);
+      return [...this.objects.secrets.values()]
+        .filter((s) => (namespace === undefined || s.meta.namespace === namespace) && matches(s.meta.labels))
+        .map((s) => ({ namespace: s.meta.namespace, name: s.meta.name, uid: s.meta.uid, labels: { ...s.meta.labels } }));
+    });
+  }
+
+  findWorkloads(namespace?: string): Promise<WorkloadState[]> {
+    return this.run("findWorkloads", [namespace], () =>
+      [...this.objects.workloads.values()].filter((w) => namespace === undefined || w.meta.namespace === namespace).map((w) => this.objects.state(w)),
+    );
   }
 
   // --- internals ---------------------------------------------------------------------------------

@@ -5,11 +5,11 @@
  */
 
 /** Field kinds checked when a row is read back; enough to catch malformed rows, not a schema language. */
-type FieldKind = "string" | "number" | "boolean" | "object" | "array" | "string?" | "number?" | "object?";
+type FieldKind = "string" | "number" | "boolean" | "object" | "array" | "string?" | "number?" | "object?" | "array?";
 
 /** Types of the event `data` payloads, keyed by event type. */
 export interface EventPayloads {
-  "daemon.started": { pid: number; version: string; scope: string };
+  "daemon.started": { pid: number; version: string; scope: string; hostsFile?: string };
   "daemon.stopped": { pid: number; reason: string };
   "watch.failed": { resource: string; message: string; retryInMs?: number };
   "watch.relisted": { resource: string; reason: string };
@@ -22,20 +22,26 @@ export interface EventPayloads {
   "tunnel.backingOff": { service: string; delayMs: number; error: string };
   "tunnel.skipped": { service: string; reason: string };
   "tunnel.stopped": { service: string; reason: string };
-  "expose.requested": { service: string; transport: string; owner: string; ports: string[] };
+  /** `cluster` is the API server's URL: recovery refuses to undo on another cluster. */
+  "expose.requested": { service: string; transport: string; owner: string; ports: string[]; cluster?: string };
   "expose.intent": { service: string; action: string; target: string; original?: Record<string, unknown> };
   "expose.outcome": { service: string; action: string; target: string; ok: boolean; error?: string; result?: Record<string, unknown> };
   "expose.step": { service: string; step: string; detail?: string };
   "expose.active": { service: string; pod: string; ports: string[] };
   "expose.warning": { service: string; message: string };
-  "expose.failed": { service: string; error: string };
+  /** `leftovers` names what the session could not undo: `loc recover` picks those up. */
+  "expose.failed": { service: string; error: string; leftovers?: string[] };
   "expose.stopped": { service: string; reason: string };
+  "recovery.started": { source: string; owner: string; sessions: number };
+  /** One action of a recovery; `status` is done, left (someone else's change, reported) or failed. */
+  "recovery.action": { session?: string; service?: string; action: string; target: string; status: string; detail?: string };
+  "recovery.completed": { sessions: number; done: number; left: number; failed: number; durationMs: number };
 }
 
 export type EventType = keyof EventPayloads;
 
 const SHAPES: { [T in EventType]: Record<keyof EventPayloads[T], FieldKind> } = {
-  "daemon.started": { pid: "number", version: "string", scope: "string" },
+  "daemon.started": { pid: "number", version: "string", scope: "string", hostsFile: "string?" },
   "daemon.stopped": { pid: "number", reason: "string" },
   "watch.failed": { resource: "string", message: "string", retryInMs: "number?" },
   "watch.relisted": { resource: "string", reason: "string" },
@@ -48,14 +54,17 @@ const SHAPES: { [T in EventType]: Record<keyof EventPayloads[T], FieldKind> } = 
   "tunnel.backingOff": { service: "string", delayMs: "number", error: "string" },
   "tunnel.skipped": { service: "string", reason: "string" },
   "tunnel.stopped": { service: "string", reason: "string" },
-  "expose.requested": { service: "string", transport: "string", owner: "string", ports: "array" },
+  "expose.requested": { service: "string", transport: "string", owner: "string", ports: "array", cluster: "string?" },
   "expose.intent": { service: "string", action: "string", target: "string", original: "object?" },
   "expose.outcome": { service: "string", action: "string", target: "string", ok: "boolean", error: "string?", result: "object?" },
   "expose.step": { service: "string", step: "string", detail: "string?" },
   "expose.active": { service: "string", pod: "string", ports: "array" },
   "expose.warning": { service: "string", message: "string" },
-  "expose.failed": { service: "string", error: "string" },
+  "expose.failed": { service: "string", error: "string", leftovers: "array?" },
   "expose.stopped": { service: "string", reason: "string" },
+  "recovery.started": { source: "string", owner: "string", sessions: "number" },
+  "recovery.action": { session: "string?", service: "string?", action: "string", target: "string", status: "string", detail: "string?" },
+  "recovery.completed": { sessions: "number", done: "number", left: "number", failed: "number", durationMs: "number" },
 };
 
 export const EVENT_TYPES = Object.keys(SHAPES) as EventType[];

@@ -247,6 +247,34 @@ export function exposeClusterContract(name: string, makeFixture: () => Promise<E
       expect(await cluster.findPods(`loc.dev/find=${run}`, `loc-missing-${run}`)).toEqual([]);
     });
 
+    it("finds Secrets by a label selector, identity and labels only, in one namespace or all", async () => {
+      const labels = { "loc.dev/find-secret": run };
+      const a = await cluster.createSecret(ns, { name: "find-secret-a", labels: { ...labels, tier: "web" }, data: { key: "private" } });
+      const b = await cluster.createSecret(other, { name: "find-secret-b", labels, data: { key: "private" } });
+      await cluster.createSecret(other, { name: "find-secret-c", labels: { tier: "web" }, data: {} });
+      const found = await cluster.findSecrets(`loc.dev/find-secret=${run}`);
+      expect(found.sort((x, y) => x.name.localeCompare(y.name))).toEqual([
+        { namespace: ns, name: "find-secret-a", uid: a.uid, labels: { ...labels, tier: "web" } },
+        { namespace: other, name: "find-secret-b", uid: b.uid, labels },
+      ]);
+      expect((await cluster.findSecrets(`loc.dev/find-secret=${run}`, other)).map((x) => x.name)).toEqual(["find-secret-b"]);
+      expect(await cluster.findSecrets(`loc.dev/find-secret=${run},tier=db`)).toEqual([]);
+    });
+
+    it("finds every Deployment and StatefulSet with replicas, uid and annotations, in one namespace or all", async () => {
+      await f.createDeployment(other, "dep-find", 2, { app: `dep-find-${run}` });
+      await f.createStatefulSet(other, "sts-find", 1, { app: `sts-find-${run}` });
+      const inOther = await cluster.findWorkloads(other);
+      const byName = new Map(inOther.map((w) => [`${w.ref.kind}/${w.ref.name}`, w]));
+      const read = await cluster.readWorkload({ kind: "Deployment", namespace: other, name: "dep-find" });
+      expect(byName.get("Deployment/dep-find")).toMatchObject({ ref: read?.ref, uid: read?.uid, replicas: 2, annotations: read?.annotations, resourceVersion: expect.any(String) });
+      expect(byName.get("StatefulSet/sts-find")).toMatchObject({ ref: { kind: "StatefulSet", namespace: other, name: "sts-find" }, replicas: 1 });
+      expect(inOther.every((w) => w.ref.namespace === other)).toBe(true);
+      const everywhere = await cluster.findWorkloads();
+      expect(everywhere.some((w) => w.ref.namespace === ns)).toBe(true);
+      expect(everywhere.some((w) => w.ref.namespace === other && w.ref.name === "dep-find")).toBe(true);
+    });
+
     it("fails with a KubeRequestError (400) on a malformed selector", async () => {
       expect((await rejection(cluster.findPods("a in (b"))).statusCode).toBe(400);
     });
