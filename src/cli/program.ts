@@ -4,6 +4,7 @@ import { daemonCommand, DEFAULT_IP_RANGE, type DaemonFlags } from "./commands/da
 import { exposeCommand, type ExposeFlags } from "./commands/expose.js";
 import { historyCommand, type HistoryFlags } from "./commands/history.js";
 import { listCommand, type ListFlags } from "./commands/list.js";
+import { recoverCommand, type RecoverFlags } from "./commands/recover.js";
 import type { CliIO } from "./io.js";
 import { VERSION } from "../version.js";
 
@@ -76,6 +77,21 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .example("loc list --watch")
     .action((flags: ListFlags) => {
       result = listCommand(flags, io);
+    });
+
+  cli
+    .command("recover", "Undo what crashed sessions of this owner left: scaled-down workloads, proxy pods, loc's annotations, hosts block, stale daemon files")
+    .option("--from-cluster", "Find this owner's leftovers by their labels and annotations in the cluster (when the state dir is lost)")
+    .option("-n, --namespace <ns>", "With --from-cluster: only this namespace (default: all)")
+    .option("--hosts-file <path>", "Also remove loc's block from this hosts file (default: the files recorded by daemons that died)")
+    .option("--dry-run", "Print the plan without changing anything")
+    .option("--json", "Print the report as one JSON object")
+    .option("--context <name>", "kubeconfig context (default: the current one)")
+    .option("--kubeconfig <path>", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
+    .example("loc recover --dry-run")
+    .example("loc recover --from-cluster")
+    .action((flags: RecoverFlags) => {
+      result = recoverCommand(flags, io);
     });
 
   cli.help();

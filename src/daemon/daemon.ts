@@ -81,7 +81,7 @@ export class Daemon implements DaemonCore {
     for (const event of this.config.store.read({ types: ["address.assigned"] })) {
       if (event.known && event.type === "address.assigned") this.allocator.restore(event.data.service, event.data.ip);
     }
-    this.record("daemon", { type: "daemon.started", data: { pid: process.pid, version: this.config.version, scope: describeScope(this.config.scope) } });
+    this.record("daemon", { type: "daemon.started", data: { pid: process.pid, version: this.config.version, scope: describeScope(this.config.scope), hostsFile: this.config.hostsFile } });
     const { services, slices } = collections(this.config.scope);
     this.subscription = combineLatest([this.watch<ServiceObject>(services, "services"), this.watch<EndpointSliceObject>(slices, "endpointslices")]).subscribe(
       (state) => {

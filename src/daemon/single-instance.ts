@@ -48,3 +48,15 @@ async function removeStaleSocket(socketPath: string): Promise<void> {
   const info = await lstat(socketPath).catch(() => undefined);
   if (info?.isSocket()) await unlink(socketPath).catch(ignoreMissing);
 }
+
+/** Who holds the daemon lock, without taking it: a live daemon's pid, or the files a dead one left. */
+export async function inspectDaemonFiles(stateDir: string): Promise<{ running?: number; stale: string[] }> {
+  const lockPath = join(stateDir, LOCK_FILE);
+  const socketPath = join(stateDir, SOCKET_FILE);
+  const content = await readPidFile(lockPath);
+  const pid = parsePid(content);
+  if (pid !== undefined && processIsAlive(pid)) return { running: pid, stale: [] };
+  const stale = content === undefined ? [] : [lockPath];
+  if ((await lstat(socketPath).catch(() => undefined))?.isSocket()) stale.push(socketPath);
+  return { stale };
+}

@@ -13,6 +13,8 @@ import { ownerId } from "../../expose/identity.js";
 import { KubeExposeCluster } from "../../kube/kube-expose-cluster.js";
 import { loadKubeConfig } from "../../kube/kubeconfig.js";
 import { KubeWatchPort } from "../../kube/kube-watch-port.js";
+import { KILL_SWITCH_ENV, withKillSwitch } from "../../daemon/kill-switch.js";
+import { recoverBeforeServing } from "../../recover/at-start.js";
 import { ANY_VERSION } from "../../store/event-store.js";
 import { openStateStore } from "../../store/open-store.js";
 import { ensureStateDir, resolveStateDir } from "../../store/state-dir.js";
@@ -63,8 +65,14 @@ export async function daemonCommand(flags: DaemonFlags, io: CliIO): Promise<numb
   ensureStateDir(stateDir);
   const lock = await acquireDaemonLock(stateDir);
   try {
-    const store = openStateStore(stateDir, "write", io.env);
+    const opened = openStateStore(stateDir, "write", io.env);
     const log = (line: string) => io.stderr(`${line}\n`);
+    const owner = ownerId(io.env);
+    const cluster = new KubeExposeCluster(kubeConfig);
+    const clusterUrl = kubeConfig.getCurrentCluster()?.server;
+    // Before serving: whatever an earlier run of this state dir left unfinished is undone first.
+    await recoverBeforeServing({ store: opened, owner, cluster, clusterUrl, log });
+    const store = withKillSwitch(opened, io.env[KILL_SWITCH_ENV]);
     const hosts = new HostsFileWriter({
       path: hostsFile,
       onWrite: (_outcome, entries) =>
@@ -72,9 +80,10 @@ export async function daemonCommand(flags: DaemonFlags, io: CliIO): Promise<numb
       onError: (error) => log(`loc: hosts file not updated: ${(error as Error).message}`),
     });
     const exposes = new ExposeManager({
-      cluster: new KubeExposeCluster(kubeConfig),
+      cluster,
+      clusterUrl,
       transports,
-      owner: ownerId(io.env),
+      owner,
       record: safeRecorder(store, log),
     });
     const daemon = new Daemon({

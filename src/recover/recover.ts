@@ -1,0 +1,201 @@
+/**
+ * `loc recover` (and the daemon's start): read → plan → apply. The plan comes from the event log
+ * (or the cluster's labels) plus reads of the cluster; applying it uses the same conditional undo
+ * steps as a stopped session, recording an intent before every change. A session whose actions all
+ * succeeded gets its terminal `expose.stopped`, so a second run finds nothing to do.
+ */
+import { errorMessage } from "../errors.js";
+import type { MutationScope } from "../expose/mutation.js";
+import { applyUndo, describeUndo, planProxyUndo, planWorkloadUndo, type UndoAction } from "../expose/undo.js";
+import { workloadTarget } from "../expose/mutation.js";
+import type { ExposeCluster } from "../kube/expose-cluster.js";
+import type { NewEvent } from "../store/events.js";
+import type { RecoverableSession } from "./sessions.js";
+
+export type ActionStatus = "planned" | "done" | "left" | "failed";
+
+/** One line of the report; also what `--json` prints. */
+export interface RecoveryAction {
+  session?: string;
+  service?: string;
+  action: string;
+  target: string;
+  status: ActionStatus;
+  detail?: string;
+}
+
+export interface HostsCleaner {
+  /** Whether the file holds any loc block (false when the file is missing). */
+  hasBlock(path: string): Promise<boolean>;
+  /** Removes loc's block; everything else stays byte for byte. */
+  removeBlock(path: string): Promise<void>;
+}
+
+export interface RecoveryInput {
+  source: "store" | "cluster";
+  owner: string;
+  sessions: RecoverableSession[];
+  /** Hosts files of daemon runs that died with their block written. */
+  hostsFiles: string[];
+  /** Pids of daemon runs that never recorded their stop; recorded as stopped once their hosts block is gone. */
+  deadDaemons: number[];
+  /** Stale daemon files (lock, socket) found and removed before recovery took the lock. */
+  staleFiles: string[];
+}
+
+export interface RecoveryDeps {
+  /** Only asked for when there is a session to recover, so a plain hosts cleanup needs no cluster. */
+  cluster: () => ExposeCluster;
+  /** The API server the current context points at. */
+  clusterUrl?: string;
+  hosts: HostsCleaner;
+  /** Appends one event; throws when it cannot (then the change it announces is not made). */
+  record: (stream: string, event: NewEvent) => void;
+  dryRun: boolean;
+  /** Sessions recovered at once (each one's own steps stay in order). */
+  concurrency?: number;
+  now?: () => number;
+}
+
+export interface RecoveryReport {
+  source: "store" | "cluster";
+  owner: string;
+  dryRun: boolean;
+  sessions: number;
+  actions: RecoveryAction[];
+  done: number;
+  left: number;
+  failed: number;
+  durationMs: number;
+}
+
+const RECOVERY_STREAM = "recovery";
+
+export async function recover(input: RecoveryInput, deps: RecoveryDeps): Promise<RecoveryReport> {
+  const now = deps.now ?? Date.now;
+  const started = now();
+  const actions: RecoveryAction[] = [];
+  const report = (action: RecoveryAction) => {
+    actions.push(action);
+    if (!deps.dryRun && action.status !== "planned") deps.record(RECOVERY_STREAM, { type: "recovery.action", data: action });
+  };
+  if (!deps.dryRun) deps.record(RECOVERY_STREAM, { type: "recovery.started", data: { source: input.source, owner: input.owner, sessions: input.sessions.length } });
+
+  for (const file of input.staleFiles) report({ action: "removeStale", target: file, status: deps.dryRun ? "planned" : "done" });
+  await inPool(input.sessions, deps.concurrency ?? 8, (session) => recoverSession(session, deps, report));
+  const hostsOk = await cleanHosts(input.hostsFiles, deps, report);
+  if (hostsOk && !deps.dryRun) {
+    for (const pid of input.deadDaemons) deps.record("daemon", { type: "daemon.stopped", data: { pid, reason: "recovered: the daemon died without stopping" } });
+  }
+
+  const count = (status: ActionStatus) => actions.filter((a) => a.status === status).length;
+  const result: RecoveryReport = {
+    source: input.source,
+    owner: input.owner,
+    dryRun: deps.dryRun,
+    sessions: input.sessions.length,
+    actions,
+    done: count("done"),
+    left: count("left"),
+    failed: count("failed"),
+    durationMs: Math.round(now() - started),
+  };
+  if (!deps.dryRun) {
+    const { sessions, done, left, failed, durationMs } = result;
+    deps.record(RECOVERY_STREAM, { type: "recovery.completed", data: { sessions, done, left, failed, durationMs } });
+  }
+  return result;
+}
+
+/** `3 done, 0 left as they are, 0 failed (120 ms)`, or the dry run's count. */
+export function summarizeRecovery(report: RecoveryReport): string {
+  if (report.dryRun) return `${report.actions.length} planned, nothing changed (dry run)`;
+  return `${report.done} done, ${report.left} left as they are, ${report.failed} failed (${report.durationMs} ms)`;
+}
+
+async function recoverSession(session: RecoverableSession, deps: RecoveryDeps, report: (action: RecoveryAction) => void): Promise<void> {
+  const about = { session: session.id, service: session.service };
+  if (session.cluster && deps.clusterUrl && session.cluster !== deps.clusterUrl) {
+    report({ ...about, action: "recover", target: `session ${session.id}`, status: "failed", detail: `it ran on ${session.cluster}, the current context is ${deps.clusterUrl}: rerun with --context or --kubeconfig for that cluster` });
+    return;
+  }
+  const scope: MutationScope = {
+    cluster: deps.cluster(),
+    sessionId: session.id,
+    owner: session.owner,
+    namespace: session.namespace,
+    service: session.service,
+    record: (event) => deps.record(`expose:${session.id}`, event),
+  };
+  let failed = false;
+  // The proxy first (cluster traffic stops reaching a dead laptop), then each workload back.
+  const plans: { target: string; plan: () => Promise<UndoAction[]> }[] = [
+    ...session.proxies.map((name) => ({ target: `Pod/${name}`, plan: () => planProxyUndo(scope, name) })),
+    ...session.workloads.map((workload) => ({ target: workloadTarget(workload.ref), plan: () => planWorkloadUndo(scope, workload) })),
+  ];
+  for (const { target, plan } of plans) {
+    let planned: UndoAction[];
+    try {
+      planned = await plan();
+    } catch (error) {
+      failed = true;
+      report({ ...about, action: "read", target, status: "failed", detail: errorMessage(error) });
+      continue;
+    }
+    for (const action of planned) {
+      const line = { ...about, action: action.kind, target: targetOf(action), detail: describeUndo(action) };
+      if (deps.dryRun) {
+        report({ ...line, status: "planned" });
+        continue;
+      }
+      try {
+        await applyUndo(scope, action);
+        report({ ...line, status: action.kind === "leave" ? "left" : "done" });
+      } catch (error) {
+        failed = true;
+        report({ ...line, status: "failed", detail: `${line.detail}: ${errorMessage(error)}` });
+      }
+    }
+  }
+  if (!failed && !deps.dryRun) scope.record({ type: "expose.stopped", data: { service: session.service, reason: "recovered by loc recover" } });
+}
+
+async function cleanHosts(paths: readonly string[], deps: RecoveryDeps, report: (action: RecoveryAction) => void): Promise<boolean> {
+  let ok = true;
+  for (const path of new Set(paths)) {
+    try {
+      if (!(await deps.hosts.hasBlock(path))) continue;
+      if (!deps.dryRun) await deps.hosts.removeBlock(path);
+      report({ action: "cleanHosts", target: path, status: deps.dryRun ? "planned" : "done", detail: `remove loc's block from ${path}` });
+    } catch (error) {
+      ok = false;
+      report({ action: "cleanHosts", target: path, status: "failed", detail: errorMessage(error) });
+    }
+  }
+  return ok;
+}
+
+function targetOf(action: UndoAction): string {
+  switch (action.kind) {
+    case "deletePod":
+      return `Pod/${action.name}`;
+    case "deleteConfig":
+      return `Secret/${action.name}`;
+    case "leave":
+      return action.target;
+    default:
+      return workloadTarget(action.ref);
+  }
+}
+
+/** Runs `work` over `items`, at most `limit` at a time. */
+async function inPool<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await work(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
