@@ -73,13 +73,22 @@ const RECOVERY_STREAM = "recovery";
 
 export async function recover(input: RecoveryInput, deps: RecoveryDeps): Promise<RecoveryReport> {
   const now = deps.now ?? Date.now;
-  const started = now();
+  const startedAt = now();
   const actions: RecoveryAction[] = [];
+  // Recorded only once there is something to recover: a run that finds nothing leaves the log as it was.
+  let started = false;
+  const start = () => {
+    if (started || deps.dryRun) return;
+    started = true;
+    deps.record(RECOVERY_STREAM, { type: "recovery.started", data: { source: input.source, owner: input.owner, sessions: input.sessions.length } });
+  };
   const report = (action: RecoveryAction) => {
     actions.push(action);
-    if (!deps.dryRun && action.status !== "planned") deps.record(RECOVERY_STREAM, { type: "recovery.action", data: action });
+    if (deps.dryRun) return;
+    start();
+    deps.record(RECOVERY_STREAM, { type: "recovery.action", data: action });
   };
-  if (!deps.dryRun) deps.record(RECOVERY_STREAM, { type: "recovery.started", data: { source: input.source, owner: input.owner, sessions: input.sessions.length } });
+  if (input.sessions.length > 0 || input.deadDaemons.length > 0) start();
 
   for (const file of input.staleFiles) report({ action: "removeStale", target: file, status: deps.dryRun ? "planned" : "done" });
   await inPool(input.sessions, deps.concurrency ?? 8, (session) => recoverSession(session, deps, report));
@@ -98,9 +107,9 @@ export async function recover(input: RecoveryInput, deps: RecoveryDeps): Promise
     done: count("done"),
     left: count("left"),
     failed: count("failed"),
-    durationMs: Math.round(now() - started),
+    durationMs: Math.round(now() - startedAt),
   };
-  if (!deps.dryRun) {
+  if (started) {
     const { sessions, done, left, failed, durationMs } = result;
     deps.record(RECOVERY_STREAM, { type: "recovery.completed", data: { sessions, done, left, failed, durationMs } });
   }

@@ -90,12 +90,12 @@ export async function createService(
   name: string,
   selector: Record<string, string>,
   ports: V1ServicePort[],
-  { headless = false }: { headless?: boolean } = {},
+  { headless = false, labels }: { headless?: boolean; labels?: Record<string, string> } = {},
 ): Promise<V1Service> {
   return kube.core.createNamespacedService({
     namespace,
     body: {
-      metadata: { name },
+      metadata: { name, ...(labels ? { labels } : {}) },
       spec: { selector, ports, ...(headless ? { clusterIP: "None" } : {}) },
     },
   });

@@ -19,7 +19,7 @@ import {
   type Kube,
 } from "../cluster/helpers.js";
 import { startDaemonProcess, type DaemonProcess } from "./fixtures/daemon-process.js";
-import { locAnnotationsOf, readScaled, standInArgs, startExpose, type ScaledKind } from "./fixtures/expose-fixture.js";
+import { locState, standInArgs, startExpose, type ScaledKind } from "./fixtures/expose-fixture.js";
 
 const kubeconfig = inject("kubeconfig");
 let kube: Kube;
@@ -37,18 +37,8 @@ afterAll(async () => {
   if (namespace) await deleteNamespace(kube, namespace);
 });
 
-/** Replicas, loc annotations and proxy pods: what must be identical before and after a failed expose. */
-async function clusterState(workloads: { kind: ScaledKind; name: string }[]) {
-  const state: Record<string, unknown> = {};
-  for (const { kind, name } of workloads) {
-    const object = await readScaled(kube, namespace, kind, name);
-    state[`${kind}/${name}`] = { replicas: object.spec?.replicas, uid: object.metadata?.uid, loc: Object.keys(locAnnotationsOf(object)) };
-  }
-  const pods = await kube.core.listNamespacedPod({ namespace, labelSelector: "loc.dev/session" });
-  state.proxies = pods.items.filter((p) => !p.metadata?.deletionTimestamp).map((p) => p.metadata?.name);
-  const secrets = await kube.core.listNamespacedSecret({ namespace, labelSelector: "loc.dev/session" });
-  state.secrets = secrets.items.map((s) => s.metadata?.name);
-  return state;
+function clusterState(workloads: { kind: ScaledKind; name: string }[]) {
+  return locState(kube, namespace, workloads);
 }
 
 async function runExpose(args: string[], stateDir = daemon.stateDir) {

@@ -62,6 +62,13 @@ export async function recoverCommand(flags: RecoverFlags, io: CliIO): Promise<nu
     io.stderr(`loc recover: no event log at ${databasePath(stateDir)}; if it was deleted, loc recover --from-cluster finds this owner's leftovers by their labels\n`);
   }
 
+  if (input.sessions.length === 0 && input.hostsFiles.length === 0 && input.deadDaemons.length === 0 && daemon.stale.length === 0) {
+    // Nothing to do: no lock taken, no log created or appended to.
+    const report = { source: input.source, owner, dryRun, sessions: 0, actions: [], done: 0, left: 0, failed: 0, durationMs: 0 };
+    io.stdout(flags.json ? `${JSON.stringify(report)}\n` : `${formatRecoveryReport(report).join("\n")}\n`);
+    return 0;
+  }
+
   // Apply: under the daemon lock, so no daemon starts meanwhile (taking it removes a dead one's files).
   const lock = dryRun ? undefined : await acquireDaemonLock(stateDir);
   try {

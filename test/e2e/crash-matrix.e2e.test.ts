@@ -1,0 +1,116 @@
+// The crash matrix: a real `loc daemon` is killed with SIGKILL (the test-only LOC_TEST_KILL_AT hook)
+// right after each intent, between each call and its outcome, and right after each outcome of the
+// expose saga (forward and undo), while active, and during tunnel setup around the hosts write.
+// Then `loc recover` runs as a process. After it the cluster, the hosts file and the state dir must
+// be as they were before the daemon started, and a second `loc recover` must find nothing to do.
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { connect, createDeployment, createNamespace, createService, deleteNamespace, waitForReadyPods, type Kube } from "../cluster/helpers.js";
+import { startDaemonProcess, USER_HOSTS } from "./fixtures/daemon-process.js";
+import { locState, playProxyPod, runRecover, standInArgs, startExpose, type ProxyStandIn } from "./fixtures/expose-fixture.js";
+
+const kubeconfig = inject("kubeconfig");
+let kube: Kube;
+let namespace: string;
+
+/** How the daemon gets to the point: no expose (tunnels only), an expose that fails to connect and undoes, or one that reaches active. */
+type Path = "tunnel" | "forward" | "undo" | "active";
+
+interface CrashPoint {
+  point: string;
+  path: Path;
+  /** Recovery actions that must be done for this point (the crash left exactly these behind); "any" where timing decides. */
+  undoes: string[] | "any";
+}
+
+const ALL = ["deletePod", "deleteConfig", "restoreScale", "removeAnnotations"];
+const AFTER_SCALE = ["restoreScale", "removeAnnotations"];
+
+/** Each mutation three ways: intent stored (call never made), call made with its outcome lost, outcome stored. */
+function around(action: string, path: Path, beforeCall: string[], afterCall: string[]): CrashPoint[] {
+  return [
+    { point: `expose.intent:${action}`, path, undoes: beforeCall },
+    { point: `before:expose.outcome:${action}`, path, undoes: afterCall },
+    { point: `expose.outcome:${action}`, path, undoes: afterCall },
+  ];
+}
+
+const POINTS: CrashPoint[] = [
+  { point: "address.assigned", path: "tunnel", undoes: [] },
+  { point: "before:hosts.written", path: "tunnel", undoes: ["cleanHosts"] },
+  { point: "hosts.written", path: "tunnel", undoes: ["cleanHosts"] },
+  // The hosts write is coalesced with the pass that starts the tunnel: it may or may not have happened.
+  { point: "tunnel.forwarding", path: "tunnel", undoes: "any" },
+  { point: "expose.requested", path: "forward", undoes: [] },
+  ...around("annotate", "forward", [], ["removeAnnotations"]),
+  ...around("scale", "forward", ["removeAnnotations"], AFTER_SCALE),
+  ...around("createConfig", "forward", AFTER_SCALE, ["deleteConfig", ...AFTER_SCALE]),
+  ...around("createPod", "forward", ["deleteConfig", ...AFTER_SCALE], ALL),
+  { point: "expose.step:establishing", path: "forward", undoes: ALL },
+  { point: "expose.active", path: "active", undoes: ALL },
+  { point: "expose.step:compensating", path: "undo", undoes: ALL },
+  ...around("deletePod", "undo", ALL, ["deleteConfig", ...AFTER_SCALE]),
+  ...around("deleteConfig", "undo", ["deleteConfig", ...AFTER_SCALE], AFTER_SCALE),
+  ...around("restoreScale", "undo", AFTER_SCALE, ["removeAnnotations"]),
+  ...around("removeAnnotations", "undo", ["removeAnnotations"], []),
+];
+
+beforeAll(async () => {
+  kube = connect(kubeconfig);
+  namespace = await createNamespace(kube, "crash");
+});
+
+afterAll(async () => {
+  if (namespace) await deleteNamespace(kube, namespace);
+});
+
+async function crashThenRecover({ point, path, undoes }: CrashPoint, index: number): Promise<void> {
+  const name = `c${index}`;
+  const workloads = [{ kind: "Deployment" as const, name }];
+  await createDeployment(kube, namespace, name, 2, { labels: { app: name }, ports: [{ name: "http", containerPort: 8080 }] });
+  await createService(kube, namespace, name, { app: name }, [{ port: 80, targetPort: "http" }], { labels: { "crash-case": name } });
+  await waitForReadyPods(kube, namespace, { app: name }, 2);
+  const before = await locState(kube, namespace, workloads, name);
+
+  const daemon = await startDaemonProcess(["--selector", `crash-case=${name}`], kubeconfig, { env: { LOC_TEST_KILL_AT: point }, waitForSocket: path !== "tunnel" });
+  let proxy: ProxyStandIn | undefined;
+  const expose =
+    path === "tunnel"
+      ? undefined
+      : startExpose([`${namespace}/${name}`, "--detach", "--connect-timeout", path === "undo" ? "2s" : "120s", ...standInArgs()], daemon.stateDir);
+  try {
+    if (path === "active") proxy = await playProxyPod(kube, namespace, name, [8080]);
+    const ended = await Promise.race([daemon.exit, new Promise<undefined>((resolve) => setTimeout(resolve, 90_000, undefined))]);
+    expect(ended?.signal, `the daemon should have been killed at ${point}; it printed:\n${daemon.stderr()}\nexpose printed:\n${expose?.output() ?? ""}`).toBe("SIGKILL");
+  } finally {
+    expose?.child.kill("SIGKILL");
+    await proxy?.stop();
+  }
+
+  const first = await runRecover(daemon.stateDir, kubeconfig);
+  expect(first.code, first.stderr).toBe(0);
+  expect(first.report.failed).toBe(0);
+  expect(first.report.left).toBe(0);
+  // With an expose, whether the tunnel's hosts block was written before the kill is a matter of
+  // timing: the cluster actions are compared, the hosts file itself is checked below either way.
+  const counted = (action: string) => action !== "removeStale" && (path === "tunnel" || action !== "cleanHosts");
+  const done = first.report.actions.filter((a) => a.status === "done" && counted(a.action)).map((a) => a.action);
+  if (undoes !== "any") expect(done.sort()).toEqual([...undoes].sort());
+
+  expect(await locState(kube, namespace, workloads, name)).toEqual(before);
+  expect(readFileSync(daemon.hostsFile, "utf8")).toBe(USER_HOSTS);
+  expect(existsSync(join(daemon.stateDir, "daemon.lock"))).toBe(false);
+  expect(existsSync(join(daemon.stateDir, "daemon.sock"))).toBe(false);
+  await waitForReadyPods(kube, namespace, { app: name }, 2);
+
+  const second = await runRecover(daemon.stateDir, kubeconfig);
+  expect(second.code, second.stderr).toBe(0);
+  expect(second.report.actions).toEqual([]);
+}
+
+describe.concurrent(`crash matrix: SIGKILL at ${POINTS.length} points, then loc recover`, () => {
+  POINTS.forEach((crash, index) => {
+    it(`killed at ${crash.point} (${crash.path}): recover restores everything${Array.isArray(crash.undoes) && crash.undoes.length ? ` (${crash.undoes.join(", ")})` : ""}`, () => crashThenRecover(crash, index));
+  });
+});

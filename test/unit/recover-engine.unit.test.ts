@@ -1,0 +1,225 @@
+import { describe, expect, it } from "vitest";
+import { ExposeSession } from "../../src/expose/session.js";
+import { KubeRequestError } from "../../src/kube/cluster-port.js";
+import type { ExposeCluster, WorkloadRef } from "../../src/kube/expose-cluster.js";
+import { MemoryExposeCluster } from "../../src/kube/memory-expose-cluster.js";
+import { inputFromCluster, inputFromStore } from "../../src/recover/inputs.js";
+import { recover, type RecoveryDeps } from "../../src/recover/recover.js";
+import { unfinishedSessions } from "../../src/recover/sessions.js";
+import { ANY_VERSION } from "../../src/store/event-store.js";
+import { MemoryEventStore } from "../../src/store/memory-store.js";
+import { FakeReverseTransport } from "../helpers/fake-reverse.js";
+
+const OWNER = "alice.laptop";
+const WEB: WorkloadRef = { kind: "Deployment", namespace: "shop", name: "web" };
+const API: WorkloadRef = { kind: "Deployment", namespace: "shop", name: "api" };
+const MUTATING = new Set(["scaleWorkload", "patchWorkloadAnnotations", "createPod", "deletePod", "createSecret", "deleteSecret"]);
+
+function world() {
+  const twin = new MemoryExposeCluster();
+  for (const [name, replicas] of [["web", 2], ["api", 1]] as const) {
+    twin.addService({ metadata: { namespace: "shop", name }, spec: { selector: { app: name }, ports: [{ port: 80, targetPort: 8080 }] } });
+    twin.addDeployment("shop", name, replicas, { app: name });
+  }
+  const store = new MemoryEventStore();
+  const deps = (more: Partial<RecoveryDeps> = {}): RecoveryDeps => ({
+    cluster: () => twin,
+    hosts: { hasBlock: async () => false, removeBlock: async () => undefined },
+    record: (stream, event) => store.append(stream, [event], ANY_VERSION),
+    dryRun: false,
+    ...more,
+  });
+  const run = (more: Partial<RecoveryDeps> = {}) => recover({ ...inputFromStore(store, OWNER), staleFiles: [] }, deps(more));
+  return { twin, store, deps, run };
+}
+
+/**
+ * Runs a real session until it has made `op`, then "kills the process": every later cluster call
+ * of the session hangs and its events are dropped. With `loseAnswer`, `op` takes effect but its
+ * outcome is never recorded (the crash came between the call and its outcome).
+ */
+async function crashedSession(w: ReturnType<typeof world>, op: keyof ExposeCluster, options: { id?: string; service?: string; owner?: string; clusterUrl?: string; loseAnswer?: boolean } = {}) {
+  let tripped = false;
+  let dead = false;
+  const hang = () => {
+    dead = true;
+    return new Promise<never>(() => undefined);
+  };
+  const view = new Proxy(w.twin, {
+    get(target, prop, receiver) {
+      const value: unknown = Reflect.get(target, prop, receiver);
+      if (typeof value !== "function") return value;
+      return async (...args: unknown[]) => {
+        if (tripped) return hang();
+        const result: unknown = await value.apply(target, args);
+        if (prop === op) tripped = true;
+        return tripped && options.loseAnswer ? hang() : result;
+      };
+    },
+  });
+  const id = options.id ?? "s1";
+  const session = new ExposeSession(
+    { namespace: "shop", name: options.service ?? "web", maps: [], image: "img", user: "abc", runAsUser: 911, sshPort: 2222, readyTimeoutMs: 60_000, connectTimeoutMs: 60_000, localHost: "127.0.0.1" },
+    {
+      cluster: view,
+      transport: new FakeReverseTransport(),
+      owner: options.owner ?? OWNER,
+      clusterUrl: options.clusterUrl,
+      record: (stream, event) => (dead ? undefined : w.store.append(stream, [event], ANY_VERSION)),
+      pollMs: 5,
+      sessionId: id,
+    },
+  );
+  session.start();
+  for (const deadline = Date.now() + 3_000; !dead; await new Promise((resolve) => setTimeout(resolve, 2))) {
+    if (Date.now() > deadline) throw new Error(`the session never reached ${op}`);
+  }
+  return id;
+}
+
+const types = (store: MemoryEventStore, id: string) => store.read({ stream: `expose:${id}` }).map((e) => e.type);
+const mutations = (twin: MemoryExposeCluster, from = 0) => twin.calls.slice(from).filter((c) => MUTATING.has(c.operation));
+const proxies = (twin: MemoryExposeCluster) => twin.pods("shop").filter((p) => p.labels["loc.dev/session"]).map((p) => p.name);
+
+describe("recover() over the cluster twin", () => {
+  it("undoes a session that died after creating its proxy pod, then finds nothing left", async () => {
+    const w = world();
+    const web = w.twin.workload(WEB)!;
+    await crashedSession(w, "createPod");
+    const [pod, secret] = [w.twin.pod("shop", "loc-web-s1")!, w.twin.secrets("shop")[0]!];
+    expect(w.twin.workload(WEB)).toMatchObject({ replicas: 0, annotations: { "loc.dev/session": "s1" } });
+    expect(proxies(w.twin)).toEqual(["loc-web-s1"]);
+
+    const report = await w.run();
+    expect(report.actions.map((a) => `${a.action} ${a.target} ${a.status}`)).toEqual([
+      "deletePod Pod/loc-web-s1 done", "deleteConfig Secret/loc-web-s1 done", "restoreScale Deployment/web done", "removeAnnotations Deployment/web done",
+    ]);
+    expect(report).toMatchObject({ source: "store", sessions: 1, done: 4, left: 0, failed: 0 });
+    // Deleted by uid: the calls name the objects the session created.
+    expect(mutations(w.twin).filter((c) => c.operation.startsWith("delete")).map((c) => c.args)).toEqual([
+      ["shop", "loc-web-s1", pod.uid],
+      ["shop", "loc-web-s1", secret.uid],
+    ]);
+    expect(proxies(w.twin)).toEqual([]);
+    expect(w.twin.secrets("shop")).toEqual([]);
+    expect(w.twin.workload(WEB)).toMatchObject({ uid: web.uid, replicas: 2, annotations: web.annotations });
+    expect(types(w.store, "s1").at(-1)).toBe("expose.stopped");
+    expect(w.store.read({ stream: "recovery" }).map((e) => e.type)).toEqual(["recovery.started", ...report.actions.map(() => "recovery.action"), "recovery.completed"]);
+
+    expect(inputFromStore(w.store, OWNER).sessions).toEqual([]);
+    const calls = w.twin.calls.length;
+    expect(await w.run()).toMatchObject({ sessions: 0, actions: [] });
+    expect(w.twin.calls.length).toBe(calls);
+  });
+
+  it("restores a scale whose outcome was never recorded", async () => {
+    const w = world();
+    await crashedSession(w, "scaleWorkload", { loseAnswer: true });
+    expect(types(w.store, "s1").at(-1)).toBe("expose.intent");
+    expect(w.twin.workload(WEB)?.replicas).toBe(0);
+    expect(await w.run()).toMatchObject({ done: 2, failed: 0 });
+    expect(w.twin.workload(WEB)).toMatchObject({ replicas: 2, annotations: {} });
+  });
+
+  it("leaves a workload someone else rescaled after the crash, but takes loc's annotations off", async () => {
+    const w = world();
+    await crashedSession(w, "createPod");
+    w.twin.editWorkload(WEB, { replicas: 5 });
+    const report = await w.run();
+    expect(report).toMatchObject({ left: 1, failed: 0, done: 3 });
+    expect(report.actions.find((a) => a.status === "left")?.detail).toMatch(/scaled to 5 by someone else/);
+    expect(w.twin.workload(WEB)).toMatchObject({ replicas: 5, annotations: {} });
+    expect(types(w.store, "s1").at(-1)).toBe("expose.stopped");
+  });
+
+  it("leaves a workload that was deleted and recreated untouched", async () => {
+    const w = world();
+    await crashedSession(w, "createPod");
+    const fresh = w.twin.recreateWorkload(WEB);
+    const report = await w.run();
+    expect(report).toMatchObject({ left: 1, failed: 0 });
+    expect(report.actions.find((a) => a.status === "left")?.detail).toMatch(/deleted or replaced/);
+    // Same uid, replicas and resourceVersion: not scaled to the old object's 2, not annotated.
+    expect(w.twin.workload(WEB)).toEqual(fresh);
+    expect(mutations(w.twin).some((c) => c.operation === "scaleWorkload" && c.args[1] === 2)).toBe(false);
+  });
+
+  it("refuses a session recorded on another cluster, touching nothing, until run against that cluster", async () => {
+    const w = world();
+    await crashedSession(w, "createPod", { clusterUrl: "https://a" });
+    const calls = w.twin.calls.length;
+    const wrong = await w.run({ clusterUrl: "https://b" });
+    expect(wrong).toMatchObject({ failed: 1, done: 0 });
+    expect(wrong.actions[0]?.detail).toMatch(/it ran on https:\/\/a, the current context is https:\/\/b: rerun with --context or --kubeconfig/);
+    expect(w.twin.calls.length).toBe(calls);
+    expect(inputFromStore(w.store, OWNER).sessions.map((s) => s.id)).toEqual(["s1"]);
+
+    expect(await w.run({ clusterUrl: "https://a" })).toMatchObject({ done: 4, failed: 0 });
+    expect(w.twin.workload(WEB)?.replicas).toBe(2);
+  });
+
+  // The Secret owns the pod: a failed pod delete is healed by the Secret's (garbage collection),
+  // a failed Secret delete is left for the second run.
+  it.each([
+    ["deletePod", "delete Pod/loc-web-s1: boom", []],
+    ["deleteSecret", "delete Secret/loc-web-s1: boom", ["deleteConfig Secret/loc-web-s1 done"]],
+  ] as const)("keeps a session unfinished when %s fails, and a second run settles it", async (op, detail, retried) => {
+    const w = world();
+    await crashedSession(w, "createPod");
+    w.twin.failNext(op, new KubeRequestError("boom", 500));
+    const first = await w.run();
+    expect(first).toMatchObject({ failed: 1, done: 3 });
+    expect(first.actions.find((a) => a.status === "failed")?.detail).toBe(detail);
+    expect(w.twin.workload(WEB)).toMatchObject({ replicas: 2, annotations: {} });
+    expect(types(w.store, "s1")).not.toContain("expose.stopped");
+    expect(inputFromStore(w.store, OWNER).sessions).toHaveLength(1);
+
+    const second = await w.run();
+    expect(second).toMatchObject({ sessions: 1, failed: 0 });
+    expect(second.actions.map((a) => `${a.action} ${a.target} ${a.status}`)).toEqual(retried);
+    expect(types(w.store, "s1").at(-1)).toBe("expose.stopped");
+    expect(proxies(w.twin)).toEqual([]);
+    expect(w.twin.secrets("shop")).toEqual([]);
+  });
+
+  it("never touches or counts another owner's sessions in the same log", async () => {
+    const w = world();
+    await crashedSession(w, "createPod");
+    await crashedSession(w, "createPod", { id: "b1", service: "api", owner: "bob.desktop" });
+    expect(unfinishedSessions(w.store.read(), OWNER)).toMatchObject({ sessions: [{ id: "s1" }], otherOwners: 1 });
+    const report = await w.run();
+    expect(report).toMatchObject({ sessions: 1, done: 4 });
+    expect(report.actions.every((a) => a.session === "s1")).toBe(true);
+    expect(w.twin.workload(API)).toMatchObject({ replicas: 0, annotations: { "loc.dev/owner": "bob.desktop" } });
+    expect(proxies(w.twin)).toEqual(["loc-api-b1"]);
+    expect(types(w.store, "b1")).not.toContain("expose.stopped");
+  });
+
+  it("--from-cluster: finds this owner's leftovers by labels and annotations when the log is gone", async () => {
+    const w = world();
+    await crashedSession(w, "createPod");
+    await crashedSession(w, "createPod", { id: "b1", service: "api", owner: "bob.desktop" });
+    const fresh = new MemoryEventStore();
+    const input = await inputFromCluster(w.twin, OWNER, undefined, inputFromStore(undefined, OWNER));
+    expect(input.sessions).toEqual([{ id: "s1", service: "shop/web", namespace: "shop", owner: OWNER, workloads: [{ ref: WEB, uid: w.twin.workload(WEB)?.uid, scaledFrom: 2 }], proxies: ["loc-web-s1"] }]);
+    const report = await recover({ ...input, staleFiles: [] }, w.deps({ record: (stream, event) => fresh.append(stream, [event], ANY_VERSION) }));
+    expect(report).toMatchObject({ source: "cluster", sessions: 1, done: 4, failed: 0 });
+    expect(w.twin.workload(WEB)).toMatchObject({ replicas: 2, annotations: {} });
+    expect(w.twin.workload(API)).toMatchObject({ replicas: 0, annotations: { "loc.dev/owner": "bob.desktop" } });
+    expect(proxies(w.twin)).toEqual(["loc-api-b1"]);
+    expect(fresh.read({ stream: "expose:s1" }).at(-1)?.type).toBe("expose.stopped");
+  });
+
+  it("a dry run only plans: reads, no mutation, nothing recorded", async () => {
+    const w = world();
+    await crashedSession(w, "createPod");
+    const [calls, events] = [w.twin.calls.length, w.store.read().length];
+    const report = await w.run({ dryRun: true, record: () => expect.unreachable("a dry run records nothing") });
+    expect(report.actions.map((a) => a.status)).toEqual(["planned", "planned", "planned", "planned"]);
+    expect(report).toMatchObject({ dryRun: true, done: 0, failed: 0 });
+    expect(mutations(w.twin, calls)).toEqual([]);
+    expect(w.twin.calls.length).toBeGreaterThan(calls);
+    expect(w.store.read().length).toBe(events);
+    expect(w.twin.workload(WEB)?.replicas).toBe(0);
+  });
+});
