@@ -21,7 +21,7 @@ export type UndoAction =
   | { kind: "restoreScale"; ref: WorkloadRef; uid: string; resourceVersion: string; to: number }
   | { kind: "removeAnnotations"; ref: WorkloadRef; uid: string; annotations: Record<string, string> }
   /** Not loc's to change any more (someone else changed or replaced it): reported, never touched. */
-  | { kind: "leave"; target: string; reason: string };
+  | { kind: "leave"; target: string; reason: string; claimedBy?: string };
 
 /** Whether an object carries this session's labels (session and owner): never delete anyone else's. */
 export function ownedBy(scope: Pick<MutationScope, "sessionId" | "owner">, labels: Record<string, string>): boolean {
@@ -55,7 +55,7 @@ export function decideWorkloadUndo(recorded: RecordedWorkload, now: WorkloadStat
     // Never claimed (the annotate failed), or claimed by another session: its replicas are not ours to set.
     if (scaledFrom === undefined || now.replicas === scaledFrom) return [];
     const why = holder ? `it is claimed by loc session ${holder}` : "it does not carry this session's annotation";
-    return [{ kind: "leave", target, reason: `is at ${now.replicas} replicas (it had ${scaledFrom}) and ${why}` }];
+    return [{ kind: "leave", target, reason: `is at ${now.replicas} replicas (it had ${scaledFrom}) and ${why}`, ...(holder ? { claimedBy: holder } : {}) }];
   }
   const actions: UndoAction[] = [];
   if (scaledFrom !== undefined && now.replicas === 0 && scaledFrom !== 0) {

@@ -52,6 +52,8 @@ export interface RecoveryDeps {
   /** Appends one event; throws when it cannot (then the change it announces is not made). */
   record: (stream: string, event: NewEvent) => void;
   dryRun: boolean;
+  /** Who recovers, for the sessions' terminal events (default "loc recover"). */
+  by?: string;
   /** Sessions recovered at once (each one's own steps stay in order). */
   concurrency?: number;
   now?: () => number;
@@ -91,7 +93,8 @@ export async function recover(input: RecoveryInput, deps: RecoveryDeps): Promise
   if (input.sessions.length > 0 || input.deadDaemons.length > 0) start();
 
   for (const file of input.staleFiles) report({ action: "removeStale", target: file, status: deps.dryRun ? "planned" : "done" });
-  await inPool(input.sessions, deps.concurrency ?? 8, (session) => recoverSession(session, deps, report));
+  const recovering = new Set(input.sessions.map((session) => session.id));
+  await inPool(input.sessions, deps.concurrency ?? 8, (session) => recoverSession(session, deps, report, recovering));
   const hostsOk = await cleanHosts(input.hostsFiles, deps, report);
   if (hostsOk && !deps.dryRun) {
     for (const pid of input.deadDaemons) deps.record("daemon", { type: "daemon.stopped", data: { pid, reason: "recovered: the daemon died without stopping" } });
@@ -122,7 +125,7 @@ export function summarizeRecovery(report: RecoveryReport): string {
   return `${report.done} done, ${report.left} left as they are, ${report.failed} failed (${report.durationMs} ms)`;
 }
 
-async function recoverSession(session: RecoverableSession, deps: RecoveryDeps, report: (action: RecoveryAction) => void): Promise<void> {
+async function recoverSession(session: RecoverableSession, deps: RecoveryDeps, report: (action: RecoveryAction) => void, recovering: ReadonlySet<string>): Promise<void> {
   const about = { session: session.id, service: session.service };
   if (session.cluster && deps.clusterUrl && session.cluster !== deps.clusterUrl) {
     report({ ...about, action: "recover", target: `session ${session.id}`, status: "failed", detail: `it ran on ${session.cluster}, the current context is ${deps.clusterUrl}: rerun with --context or --kubeconfig for that cluster` });
@@ -151,7 +154,9 @@ async function recoverSession(session: RecoverableSession, deps: RecoveryDeps, r
       report({ ...about, action: "read", target, status: "failed", detail: errorMessage(error) });
       continue;
     }
-    for (const action of planned) {
+    // A later session of this owner claimed the workload after this one let go (its release was
+    // done, only its record was lost): that session restores it in this same run, nothing is left.
+    for (const action of planned.filter((a) => !(a.kind === "leave" && a.claimedBy !== undefined && recovering.has(a.claimedBy)))) {
       const line = { ...about, action: action.kind, target: targetOf(action), detail: describeUndo(action) };
       if (deps.dryRun) {
         report({ ...line, status: "planned" });
@@ -166,7 +171,7 @@ async function recoverSession(session: RecoverableSession, deps: RecoveryDeps, r
       }
     }
   }
-  if (!failed && !deps.dryRun) scope.record({ type: "expose.stopped", data: { service: session.service, reason: "recovered by loc recover" } });
+  if (!failed && !deps.dryRun) scope.record({ type: "expose.stopped", data: { service: session.service, reason: `recovered by ${deps.by ?? "loc recover"}` } });
 }
 
 async function cleanHosts(paths: readonly string[], deps: RecoveryDeps, report: (action: RecoveryAction) => void): Promise<boolean> {

@@ -26,10 +26,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const at = <T>(items: readonly T[], i: number): T => items[i] ?? expect.fail(`no item ${i}`);
 
 /** Where the daemon dies: after its k-th recorded event, or (midCall) once the next cluster call after it has acted, its answer lost. */
-interface CrashPoint {
-  afterEvents: number;
-  midCall: boolean;
-}
+type CrashPoint = { afterEvents: number; midCall: boolean };
 
 /** One session's daemon process: once dead, nothing more reaches the cluster or the event log. */
 class Daemon {
@@ -81,10 +78,7 @@ class Daemon {
   }
 }
 
-interface Live {
-  session: ExposeSession;
-  daemon: Daemon;
-}
+type Live = { session: ExposeSession; daemon: Daemon };
 
 function startSession(twin: MemoryExposeCluster, name: string, owner: string, id: string, daemon: Daemon): ExposeSession {
   const session = new ExposeSession(
@@ -254,15 +248,10 @@ class Recover implements Cmd {
   async run(m: World): Promise<void> {
     const report = await m.recover();
     expect(report.actions.filter((a) => a.status === "failed")).toEqual([]);
-    // Loc leaves only what someone else scaled. Known wart, tolerated narrowly: a session whose stop
-    // finished on the cluster but died before recording it keeps its stale claim in the log; if a later
-    // session of this owner claimed the workload again, that stale session reports "left ... claimed
-    // by loc session <later>" (depending on which is planned first) while <later> restores it in this run.
+    // Loc leaves only what someone else scaled. (A stale session whose workload a later session of
+    // this owner claimed again is not "left": that later session restores it in the same run.)
     for (const a of report.actions.filter((x) => x.status === "left")) {
-      if (m.foreignSince.has(m.refs.findIndex((r) => a.target === `${r.kind}/${r.name}`))) continue;
-      const holder = /claimed by loc session (\S+)$/.exec(a.detail ?? "")?.[1];
-      const restoredByHolder = report.actions.some((x) => x.session === holder && x.session !== a.session && x.target === a.target && x.action === "removeAnnotations" && x.status === "done");
-      expect(restoredByHolder, `left ${a.target} nobody else touched: ${a.detail}`).toBe(true);
+      expect(m.foreignSince.has(m.refs.findIndex((r) => a.target === `${r.kind}/${r.name}`)), `left ${a.target} nobody else touched: ${a.detail}`).toBe(true);
     }
     m.expectRecovered();
     if (m.source === "store") expect(inputFromStore(m.store, OWNER).sessions.map((s) => s.id)).toEqual([]);
@@ -282,18 +271,10 @@ const service = fc.nat({ max: SERVICES - 1 });
 const crashPoint = fc.oneof(fc.constant(undefined), fc.record({ afterEvents: fc.nat({ max: 24 }), midCall: fc.boolean() }));
 const expose = fc.tuple(service, crashPoint).map(([s, crash]) => new Expose(s, crash));
 const stop = service.map((s) => new Stop(s));
+const foreignScale = fc.tuple(service, fc.integer({ min: 1, max: 4 })).map(([w, r]) => new ForeignScale(w, r));
 // fc.commands picks among its arbitraries uniformly: exposes and stops are listed more than once to come up more often.
 const commands = fc.commands<World, World, false>(
-  [
-    expose,
-    expose,
-    expose,
-    stop,
-    stop,
-    fc.constant(null).map(() => new CrashDaemon()),
-    fc.tuple(service, fc.integer({ min: 1, max: 4 })).map(([w, r]) => new ForeignScale(w, r)),
-    fc.constant(null).map(() => new Recover()),
-  ],
+  [expose, expose, expose, stop, stop, fc.constant(null).map(() => new CrashDaemon()), foreignScale, fc.constant(null).map(() => new Recover())],
   { maxCommands: 20, size: "max" },
 );
 const specs = fc.array(fc.record({ kind: fc.constantFrom<WorkloadKind>("Deployment", "StatefulSet"), replicas: fc.integer({ min: 1, max: 3 }) }), { minLength: SERVICES, maxLength: SERVICES });
@@ -314,7 +295,7 @@ describe("loc recover over random sessions, crashes and foreign edits", () => {
         expect(world.twin.pods(NS).filter((p) => p.labels["loc.dev/session"] !== undefined)).toEqual([]);
         expect(world.twin.secrets(NS)).toEqual([]);
       }),
-      { numRuns: 1500 },
+      { numRuns: 100 },
     );
   });
 });

@@ -222,4 +222,41 @@ describe("recover() over the cluster twin", () => {
     expect(w.store.read().length).toBe(events);
     expect(w.twin.workload(WEB)?.replicas).toBe(0);
   });
+
+  it("a stale claim superseded by a later session of this owner is not reported as left", async () => {
+    // Session a1's stop released the workload on the cluster, but its daemon died before recording
+    // that; then b1 claimed the same workload and died too. b1 restores it; a1 has nothing to do.
+    const w = world();
+    const hung = () => new Promise<never>(() => undefined);
+    let aDead = false;
+    const aView = new Proxy(w.twin, {
+      get(target, prop, receiver) {
+        const value: unknown = Reflect.get(target, prop, receiver);
+        if (typeof value !== "function") return value;
+        return async (...args: unknown[]) => {
+          if (aDead) return hung();
+          const result: unknown = await value.apply(target, args);
+          const releasing = prop === "patchWorkloadAnnotations" && (args[2] as Record<string, unknown>)["loc.dev/session"] === null;
+          if (releasing) aDead = true;
+          return aDead ? hung() : result;
+        };
+      },
+    });
+    const a = new ExposeSession(
+      { namespace: "shop", name: "web", maps: [], image: "img", user: "abc", runAsUser: 911, sshPort: 2222, readyTimeoutMs: 60_000, connectTimeoutMs: 60_000, localHost: "127.0.0.1" },
+      { cluster: aView, transport: new FakeReverseTransport(), owner: OWNER, record: (stream, event) => (aDead ? undefined : w.store.append(stream, [event], ANY_VERSION)), pollMs: 1, sessionId: "a1" },
+    );
+    a.start();
+    while (a.status().state !== "active") await new Promise((resolve) => setTimeout(resolve, 1));
+    void a.stop("user");
+    while (!aDead) await new Promise((resolve) => setTimeout(resolve, 1));
+    expect(w.twin.workload(WEB)).toMatchObject({ replicas: 2, annotations: {} });
+    await crashedSession(w, "createPod", { id: "b1" });
+
+    const report = await w.run();
+    expect(report).toMatchObject({ sessions: 2, left: 0, failed: 0 });
+    expect(report.actions.filter((a) => a.session === "a1")).toEqual([]);
+    expect(w.twin.workload(WEB)).toMatchObject({ replicas: 2, annotations: {} });
+    expect(w.store.read({ types: ["expose.warning"] })).toEqual([]);
+  });
 });
