@@ -110,10 +110,11 @@ try {
   step(`leaving ${SESSIONS} sessions unfinished`);
   await leaveUnfinished(stateDir);
   const before = await leftovers();
-  let report: { sessions: number; done: number; failed: number; durationMs: number } | undefined;
+  let report: { sessions: number; done: number; left: number; failed: number; durationMs: number } | undefined;
   const locMs = await timed("loc recover (process, end to end)", async () => {
     const { stdout } = await run(process.execPath, [join(import.meta.dirname, "../dist/cli/main.js"), "recover", "--json", "--kubeconfig", kubeconfig], { env: { ...process.env, LOC_STATE_DIR: stateDir, LOC_OWNER: OWNER } });
-    report = JSON.parse(stdout) as typeof report;
+    const { sessions, done, left, failed, durationMs } = JSON.parse(stdout) as NonNullable<typeof report>;
+    report = { sessions, done, left, failed, durationMs };
   });
   const afterLoc = await leftovers();
 
