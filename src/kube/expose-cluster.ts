@@ -108,6 +108,12 @@ export interface ExposeCluster {
   /** A Secret's identity and labels only (never its data); undefined when absent. */
   readSecret(namespace: string, name: string): Promise<{ uid: string; labels: Record<string, string> } | undefined>;
   deleteSecret(namespace: string, name: string, uid: string): Promise<DeleteResult>;
+  /**
+   * Replaces a Service's selector (keys not in `selector` are removed) and merges `annotations`
+   * (null removes a key), conditional on its uid and resourceVersion: 409 when the Service was
+   * replaced or edited since it was read, so a concurrent edit is detected, never overwritten.
+   */
+  patchService(namespace: string, name: string, uid: string, resourceVersion: string, change: { selector: Record<string, string>; annotations: Record<string, string | null> }): Promise<ServiceObject>;
   /** Secrets matching a label selector string, identity and labels only (for `loc recover --from-cluster`). */
   findSecrets(labelSelector: string, namespace?: string): Promise<SecretInfo[]>;
   /**

@@ -166,6 +166,23 @@ export class KubeExposeCluster implements ExposeCluster {
     return deleted(`delete Secret ${namespace}/${name}`, () => this.core.deleteNamespacedSecret({ namespace, name, body: { preconditions: { uid } } }));
   }
 
+  async patchService(namespace: string, name: string, uid: string, resourceVersion: string, change: { selector: Record<string, string>; annotations: Record<string, string | null> }): Promise<ServiceObject> {
+    const what = `patch Service ${namespace}/${name}`;
+    const current = await this.getService(namespace, name);
+    if (!current) throw new KubeRequestError(`${what}: not found`, 404);
+    // A merge patch merges maps: every key of the selector as read is nulled, then the new ones set.
+    // The resourceVersion makes the whole patch conditional on the Service loc read (409 otherwise).
+    const removed = Object.fromEntries(Object.keys(current.spec?.selector ?? {}).map((key) => [key, null]));
+    const body = { metadata: { uid, resourceVersion, annotations: change.annotations }, spec: { selector: { ...removed, ...change.selector } } };
+    try {
+      const patched = await this.core.patchNamespacedService({ namespace, name, body }, setHeaderOptions("Content-Type", PatchStrategy.MergePatch));
+      return toServiceObject(patched);
+    } catch (error) {
+      if (invalidField(error, "metadata.uid")) throw new KubeRequestError(`${what}: precondition failed: uid ${uid} is not the current object's`, 409);
+      throw toKubeRequestError(what, error);
+    }
+  }
+
   async findSecrets(labelSelector: string, namespace?: string): Promise<SecretInfo[]> {
     const list = await call(`list Secrets ${labelSelector} in ${namespace ?? "all namespaces"}`, () =>
       namespace === undefined ? this.core.listSecretForAllNamespaces({ labelSelector }) : this.core.listNamespacedSecret({ namespace, labelSelector }),

@@ -299,6 +299,31 @@ export class MemoryExposeCluster implements ExposeCluster {
     });
   }
 
+  patchService(namespace: string, name: string, uid: string, resourceVersion: string, change: { selector: Record<string, string>; annotations: Record<string, string | null> }): Promise<ServiceObject> {
+    return this.run("patchService", [namespace, name, uid, resourceVersion, change], () => {
+      const service = this.objects.services.get(key(namespace, name));
+      if (!service) throw notFound("Service", name);
+      const meta = (service.metadata ??= {});
+      if (meta.uid !== uid) throw new KubeRequestError(`patch Service ${namespace}/${name}: precondition failed: uid ${uid} is not the current object's`, 409);
+      if (meta.resourceVersion !== resourceVersion) throw new KubeRequestError(`Operation cannot be fulfilled on services "${name}": the object has been modified; please apply your changes to the latest version and try again`, 409);
+      const annotations = { ...(meta.annotations as Record<string, string> | undefined) };
+      mergeAnnotations(annotations, change.annotations);
+      meta.annotations = annotations;
+      service.spec = { ...service.spec, selector: { ...change.selector } };
+      meta.resourceVersion = this.objects.nextVersion();
+      return structuredClone(service);
+    });
+  }
+
+  /** Someone else's edit of a Service's selector (a new resourceVersion). */
+  editServiceSelector(namespace: string, name: string, selector: Record<string, string>): ServiceObject {
+    const service = this.objects.services.get(key(namespace, name));
+    if (!service?.metadata) throw new Error(`no Service ${namespace}/${name}`);
+    service.spec = { ...service.spec, selector: { ...selector } };
+    service.metadata.resourceVersion = this.objects.nextVersion();
+    return structuredClone(service);
+  }
+
   findSecrets(labelSelector: string, namespace?: string): Promise<SecretInfo[]> {
     return this.run("findSecrets", [labelSelector, namespace], () => {
       const matches = parseSelector(labelSelector);

@@ -247,6 +247,26 @@ export function exposeClusterContract(name: string, makeFixture: () => Promise<E
       expect(await cluster.findPods(`loc.dev/find=${run}`, `loc-missing-${run}`)).toEqual([]);
     });
 
+    it("replaces a Service's selector exactly and merges annotations, conditional on uid and resourceVersion (409)", async () => {
+      const original = { app: `svc-patch-${run}`, tier: "web" };
+      await f.createService(ns, "svc-patch", original);
+      const read = await cluster.getService(ns, "svc-patch");
+      const uid = read?.metadata?.uid ?? "";
+      const version = read?.metadata?.resourceVersion ?? "";
+      const saved = { "loc.dev/original-selector": JSON.stringify(original) };
+      const patched = await cluster.patchService(ns, "svc-patch", uid, version, { selector: { "loc.dev/session": run }, annotations: saved });
+      expect(patched.spec?.selector).toEqual({ "loc.dev/session": run });
+      expect(patched.metadata?.annotations).toMatchObject(saved);
+      expect((await cluster.getService(ns, "svc-patch"))?.spec?.selector).toEqual({ "loc.dev/session": run });
+      // The version loc read is stale now: a second patch from it is refused, not applied.
+      expect((await rejection(cluster.patchService(ns, "svc-patch", uid, version, { selector: original, annotations: {} }))).statusCode).toBe(409);
+      const now = patched.metadata?.resourceVersion ?? "";
+      expect((await rejection(cluster.patchService(ns, "svc-patch", "00000000-0000-4000-8000-000000000000", now, { selector: original, annotations: {} }))).statusCode).toBe(409);
+      const restored = await cluster.patchService(ns, "svc-patch", uid, now, { selector: original, annotations: { "loc.dev/original-selector": null } });
+      expect(restored.spec?.selector).toEqual(original);
+      expect((restored.metadata?.annotations as Record<string, string> | undefined)?.["loc.dev/original-selector"]).toBeUndefined();
+    });
+
     it("finds Secrets by a label selector, identity and labels only, in one namespace or all", async () => {
       const labels = { "loc.dev/find-secret": run };
       const a = await cluster.createSecret(ns, { name: "find-secret-a", labels: { ...labels, tier: "web" }, data: { key: "private" } });
