@@ -17,6 +17,7 @@ import { KubePortForwardTransport } from "../src/transports/kube-port-forward.js
 import { SshReverseTransport } from "../src/transports/ssh-reverse.js";
 import { runClusterScript } from "../test/cluster/cluster-script.js";
 import { connect, createDeployment, createNamespace, createService, deleteNamespace, waitFor } from "../test/cluster/helpers.js";
+import { Mortal } from "../test/helpers/mortal.js";
 import { scratchDir } from "../test/helpers/temp.js";
 
 const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 50);
@@ -38,30 +39,14 @@ async function leaveUnfinished(stateDir: string): Promise<void> {
   const reverse = new SshReverseTransport(new KubePortForwardTransport(kube.config));
   await Promise.all(
     names.map(async (name) => {
-      let dead = false;
-      let created!: () => void;
-      const crashed = new Promise<void>((resolve) => (created = resolve));
-      const cluster = new Proxy(real, {
-        get(target, prop, receiver) {
-          const value: unknown = Reflect.get(target, prop, receiver);
-          if (typeof value !== "function") return value;
-          return async (...args: unknown[]) => {
-            if (dead) return new Promise(() => undefined);
-            const result: unknown = await value.apply(target, args);
-            if (prop === "createPod") {
-              dead = true;
-              created();
-            }
-            return result;
-          };
-        },
-      }) as ExposeCluster;
+      const daemon = new Mortal();
+      const cluster = daemon.view<ExposeCluster>(real, { dieAfter: (operation) => operation === "createPod" });
       const session = new ExposeSession(
         { namespace, name, maps: [], image: "loc.invalid/proxy:0", user: "abc", runAsUser: 911, sshPort: 2222, readyTimeoutMs: 600_000, connectTimeoutMs: 600_000, localHost: "127.0.0.1" },
-        { cluster, transport: reverse, owner: OWNER, record: (stream, event) => (dead ? undefined : store.append(stream, [event], ANY_VERSION)), clusterUrl: kube.config.getCurrentCluster()?.server },
+        { cluster, transport: reverse, owner: OWNER, record: daemon.recorder((stream, event) => store.append(stream, [event], ANY_VERSION)), clusterUrl: kube.config.getCurrentCluster()?.server },
       );
       session.start();
-      await crashed;
+      await daemon.died;
     }),
   );
   store.close();

@@ -71,23 +71,23 @@ export function decideWorkloadUndo(recorded: RecordedWorkload, now: WorkloadStat
 export async function applyUndo(scope: MutationScope, action: UndoAction): Promise<void> {
   switch (action.kind) {
     case "deletePod":
-      await mutate(scope, "deletePod", `Pod/${action.name}`, { uid: action.uid }, () => scope.cluster.deletePod(scope.namespace, action.name, action.uid), (r) => ({ result: r }));
+      await mutate(scope, "deletePod", undoTarget(action), { uid: action.uid }, () => scope.cluster.deletePod(scope.namespace, action.name, action.uid), (r) => ({ result: r }));
       return;
     case "deleteConfig":
-      await mutate(scope, "deleteConfig", `Secret/${action.name}`, { uid: action.uid }, () => scope.cluster.deleteSecret(scope.namespace, action.name, action.uid), (r) => ({ result: r }));
+      await mutate(scope, "deleteConfig", undoTarget(action), { uid: action.uid }, () => scope.cluster.deleteSecret(scope.namespace, action.name, action.uid), (r) => ({ result: r }));
       return;
     case "restoreScale":
       await mutate(
         scope,
         "restoreScale",
-        workloadTarget(action.ref),
+        undoTarget(action),
         { replicas: 0, to: action.to, uid: action.uid, resourceVersion: action.resourceVersion },
         () => scaleIfUnchanged(scope, action.ref, action.uid, 0, action.to, action.resourceVersion),
         (after) => ({ replicas: after.replicas }),
       );
       return;
     case "removeAnnotations":
-      await mutate(scope, "removeAnnotations", workloadTarget(action.ref), { uid: action.uid, annotations: action.annotations }, () =>
+      await mutate(scope, "removeAnnotations", undoTarget(action), { uid: action.uid, annotations: action.annotations }, () =>
         scope.cluster.patchWorkloadAnnotations(action.ref, action.uid, { [ANNOTATION_SESSION]: null, [ANNOTATION_OWNER]: null, [ANNOTATION_ORIGINAL_REPLICAS]: null }),
       );
       return;
@@ -96,17 +96,30 @@ export async function applyUndo(scope: MutationScope, action: UndoAction): Promi
   }
 }
 
+/** The object an action is about, as `Kind/name`. */
+export function undoTarget(action: UndoAction): string {
+  switch (action.kind) {
+    case "deletePod":
+      return `Pod/${action.name}`;
+    case "deleteConfig":
+      return `Secret/${action.name}`;
+    case "leave":
+      return action.target;
+    default:
+      return workloadTarget(action.ref);
+  }
+}
+
 /** One line per action, for `loc recover` (and its `--dry-run`). */
 export function describeUndo(action: UndoAction): string {
   switch (action.kind) {
     case "deletePod":
-      return `delete Pod/${action.name}`;
     case "deleteConfig":
-      return `delete Secret/${action.name}`;
+      return `delete ${undoTarget(action)}`;
     case "restoreScale":
-      return `scale ${workloadTarget(action.ref)} 0→${action.to}`;
+      return `scale ${undoTarget(action)} 0→${action.to}`;
     case "removeAnnotations":
-      return `remove loc annotations from ${workloadTarget(action.ref)}`;
+      return `remove loc annotations from ${undoTarget(action)}`;
     case "leave":
       return `leave ${action.target}: it ${action.reason}`;
   }

@@ -315,15 +315,6 @@ export class MemoryExposeCluster implements ExposeCluster {
     });
   }
 
-  /** Someone else's edit of a Service's selector (a new resourceVersion). */
-  editServiceSelector(namespace: string, name: string, selector: Record<string, string>): ServiceObject {
-    const service = this.objects.services.get(key(namespace, name));
-    if (!service?.metadata) throw new Error(`no Service ${namespace}/${name}`);
-    service.spec = { ...service.spec, selector: { ...selector } };
-    service.metadata.resourceVersion = this.objects.nextVersion();
-    return structuredClone(service);
-  }
-
   findSecrets(labelSelector: string, namespace?: string): Promise<SecretInfo[]> {
     return this.run("findSecrets", [labelSelector, namespace], () => {
       const matches = parseSelector(labelSelector);

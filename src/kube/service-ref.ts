@@ -8,6 +8,12 @@ export interface ServiceRef {
 // RFC 1123 labels: what Kubernetes accepts for namespace and Service names.
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
+/** A namespace flag, refused with the usual one-line error when Kubernetes would refuse it. */
+export function checkNamespaceName(namespace: string): string {
+  if (!DNS_LABEL.test(namespace)) throw new LocError(`"${namespace}" is not a namespace name`, "namespaces are lowercase letters, digits and '-'", "BAD_FLAG");
+  return namespace;
+}
+
 /** Parses `ns/svc`, refusing anything Kubernetes itself would refuse. */
 export function parseServiceRef(text: string): ServiceRef {
   const parts = text.split("/");

@@ -2,7 +2,7 @@ import { errorMessage } from "../errors.js";
 import type { ExposeCluster } from "../kube/expose-cluster.js";
 import { ANY_VERSION, type EventStore } from "../store/event-store.js";
 import { fileHostsCleaner, inputFromStore } from "./inputs.js";
-import { recover, summarizeRecovery, type RecoveryReport } from "./recover.js";
+import { nothingToRecover, recover, summarizeRecovery, type RecoveryReport } from "./recover.js";
 
 /**
  * `loc daemon` runs the same recovery as `loc recover` before it serves: sessions a previous run
@@ -13,7 +13,7 @@ export async function recoverBeforeServing(options: { store: EventStore; owner: 
   const { store, log } = options;
   try {
     const input = inputFromStore(store, options.owner);
-    if (input.sessions.length === 0 && input.hostsFiles.length === 0 && input.deadDaemons.length === 0) return undefined;
+    if (nothingToRecover(input)) return undefined;
     const report = await recover(
       { ...input, staleFiles: [] },
       { cluster: () => options.cluster, clusterUrl: options.clusterUrl, hosts: fileHostsCleaner, record: (stream, event) => store.append(stream, [event], ANY_VERSION), dryRun: false, by: "loc daemon on start" },

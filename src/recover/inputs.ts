@@ -40,6 +40,12 @@ export const fileHostsCleaner: HostsCleaner = {
     }
   },
   async removeBlock(path) {
-    await writeHostsEntries(path, []);
+    try {
+      return (await writeHostsEntries(path, [])) !== "unchanged";
+    } catch (error) {
+      // A hosts file that is gone has no block to remove (the writer reports it as HOSTS_FILE_MISSING).
+      if (errorCode(error) === "HOSTS_FILE_MISSING") return false;
+      throw error;
+    }
   },
 };

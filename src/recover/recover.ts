@@ -6,7 +6,7 @@
  */
 import { errorMessage } from "../errors.js";
 import type { MutationScope } from "../expose/mutation.js";
-import { applyUndo, describeUndo, planProxyUndo, planWorkloadUndo, type UndoAction } from "../expose/undo.js";
+import { applyUndo, describeUndo, planProxyUndo, planWorkloadUndo, undoTarget, type UndoAction } from "../expose/undo.js";
 import { workloadTarget } from "../expose/mutation.js";
 import type { ExposeCluster } from "../kube/expose-cluster.js";
 import type { NewEvent } from "../store/events.js";
@@ -27,8 +27,8 @@ export interface RecoveryAction {
 export interface HostsCleaner {
   /** Whether the file holds any loc block (false when the file is missing). */
   hasBlock(path: string): Promise<boolean>;
-  /** Removes loc's block; everything else stays byte for byte. */
-  removeBlock(path: string): Promise<void>;
+  /** Removes loc's block (everything else stays byte for byte); whether there was one. */
+  removeBlock(path: string): Promise<boolean>;
 }
 
 export interface RecoveryInput {
@@ -72,6 +72,11 @@ export interface RecoveryReport {
 }
 
 const RECOVERY_STREAM = "recovery";
+
+/** Nothing unfinished, no dead daemon's files: callers skip the lock and the log entirely. */
+export function nothingToRecover(input: Omit<RecoveryInput, "staleFiles"> & { staleFiles?: string[] }): boolean {
+  return input.sessions.length === 0 && input.hostsFiles.length === 0 && input.deadDaemons.length === 0 && (input.staleFiles ?? []).length === 0;
+}
 
 export async function recover(input: RecoveryInput, deps: RecoveryDeps): Promise<RecoveryReport> {
   const now = deps.now ?? Date.now;
@@ -157,7 +162,7 @@ async function recoverSession(session: RecoverableSession, deps: RecoveryDeps, r
     // A later session of this owner claimed the workload after this one let go (its release was
     // done, only its record was lost): that session restores it in this same run, nothing is left.
     for (const action of planned.filter((a) => !(a.kind === "leave" && a.claimedBy !== undefined && recovering.has(a.claimedBy)))) {
-      const line = { ...about, action: action.kind, target: targetOf(action), detail: describeUndo(action) };
+      const line = { ...about, action: action.kind, target: undoTarget(action), detail: describeUndo(action) };
       if (deps.dryRun) {
         report({ ...line, status: "planned" });
         continue;
@@ -178,8 +183,9 @@ async function cleanHosts(paths: readonly string[], deps: RecoveryDeps, report: 
   let ok = true;
   for (const path of new Set(paths)) {
     try {
-      if (!(await deps.hosts.hasBlock(path))) continue;
-      if (!deps.dryRun) await deps.hosts.removeBlock(path);
+      // Applying reads the file once, under the hosts lock; only a dry run looks without writing.
+      const found = deps.dryRun ? await deps.hosts.hasBlock(path) : await deps.hosts.removeBlock(path);
+      if (!found) continue;
       report({ action: "cleanHosts", target: path, status: deps.dryRun ? "planned" : "done", detail: `remove loc's block from ${path}` });
     } catch (error) {
       ok = false;
@@ -187,19 +193,6 @@ async function cleanHosts(paths: readonly string[], deps: RecoveryDeps, report: 
     }
   }
   return ok;
-}
-
-function targetOf(action: UndoAction): string {
-  switch (action.kind) {
-    case "deletePod":
-      return `Pod/${action.name}`;
-    case "deleteConfig":
-      return `Secret/${action.name}`;
-    case "leave":
-      return action.target;
-    default:
-      return workloadTarget(action.ref);
-  }
 }
 
 /** Runs `work` over `items`, at most `limit` at a time. */

@@ -16,12 +16,12 @@ import { ANY_VERSION } from "../../src/store/event-store.js";
 import type { NewEvent } from "../../src/store/events.js";
 import { MemoryEventStore } from "../../src/store/memory-store.js";
 import { FakeReverseTransport } from "../helpers/fake-reverse.js";
+import { Mortal } from "../helpers/mortal.js";
 
 const NS = "shop";
 const OWNER = "me";
 const SERVICES = 3;
 const MUTATIONS = new Set(["patchWorkloadAnnotations", "scaleWorkload", "createSecret", "createPod", "deletePod", "deleteSecret"]);
-const never = <T>(): Promise<T> => new Promise<T>(() => undefined);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const at = <T>(items: readonly T[], i: number): T => items[i] ?? expect.fail(`no item ${i}`);
 
@@ -29,23 +29,16 @@ const at = <T>(items: readonly T[], i: number): T => items[i] ?? expect.fail(`no
 type CrashPoint = { afterEvents: number; midCall: boolean };
 
 /** One session's daemon process: once dead, nothing more reaches the cluster or the event log. */
-class Daemon {
-  dead = false;
+class Daemon extends Mortal {
   private armed = false;
   private events = 0;
-  private kill: () => void = () => undefined;
-  readonly died = new Promise<void>((resolve) => (this.kill = resolve));
 
   constructor(
     private readonly store: MemoryEventStore,
     private readonly crash?: CrashPoint,
   ) {
+    super();
     if (crash?.afterEvents === 0) this.reached();
-  }
-
-  die(): void {
-    this.dead = true;
-    this.kill();
   }
 
   readonly record = (stream: string, event: NewEvent): void => {
@@ -60,21 +53,9 @@ class Daemon {
     else this.die();
   }
 
-  /** The twin as this daemon sees it: a dead daemon's calls never return (and never arrive). */
+  /** The twin as this daemon sees it: once armed, the next call acts and the daemon dies before its answer. */
   cluster(twin: MemoryExposeCluster): ExposeCluster {
-    return new Proxy(twin, {
-      get: (target, prop) => {
-        const value: unknown = Reflect.get(target, prop);
-        if (typeof value !== "function") return value;
-        return (...args: unknown[]) => {
-          if (this.dead) return never();
-          const result = (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
-          if (!this.armed) return result;
-          const crash = () => (this.die(), never());
-          return result.then(crash, crash);
-        };
-      },
-    });
+    return this.view(twin, { dieAfter: () => this.armed, loseAnswer: true });
   }
 }
 
@@ -153,7 +134,7 @@ class World {
   async recover(): Promise<RecoveryReport> {
     const fromStore = inputFromStore(this.source === "store" ? this.store : undefined, OWNER);
     const input = this.source === "store" ? fromStore : await inputFromCluster(this.twin, OWNER, undefined, fromStore);
-    const hosts = { hasBlock: async () => false, removeBlock: async () => undefined };
+    const hosts = { hasBlock: async () => false, removeBlock: async () => false };
     return recover({ ...input, staleFiles: [] }, { cluster: () => this.twin, hosts, record: (s, e) => this.store.append(s, [e], ANY_VERSION), dryRun: false });
   }
 

@@ -9,6 +9,7 @@ import { unfinishedSessions } from "../../src/recover/sessions.js";
 import { ANY_VERSION } from "../../src/store/event-store.js";
 import { MemoryEventStore } from "../../src/store/memory-store.js";
 import { FakeReverseTransport } from "../helpers/fake-reverse.js";
+import { Mortal } from "../helpers/mortal.js";
 
 const OWNER = "alice.laptop";
 const WEB: WorkloadRef = { kind: "Deployment", namespace: "shop", name: "web" };
@@ -24,7 +25,7 @@ function world() {
   const store = new MemoryEventStore();
   const deps = (more: Partial<RecoveryDeps> = {}): RecoveryDeps => ({
     cluster: () => twin,
-    hosts: { hasBlock: async () => false, removeBlock: async () => undefined },
+    hosts: { hasBlock: async () => false, removeBlock: async () => false },
     record: (stream, event) => store.append(stream, [event], ANY_VERSION),
     dryRun: false,
     ...more,
@@ -39,24 +40,8 @@ function world() {
  * outcome is never recorded (the crash came between the call and its outcome).
  */
 async function crashedSession(w: ReturnType<typeof world>, op: keyof ExposeCluster, options: { id?: string; service?: string; owner?: string; clusterUrl?: string; loseAnswer?: boolean } = {}) {
-  let tripped = false;
-  let dead = false;
-  const hang = () => {
-    dead = true;
-    return new Promise<never>(() => undefined);
-  };
-  const view = new Proxy(w.twin, {
-    get(target, prop, receiver) {
-      const value: unknown = Reflect.get(target, prop, receiver);
-      if (typeof value !== "function") return value;
-      return async (...args: unknown[]) => {
-        if (tripped) return hang();
-        const result: unknown = await value.apply(target, args);
-        if (prop === op) tripped = true;
-        return tripped && options.loseAnswer ? hang() : result;
-      };
-    },
-  });
+  const daemon = new Mortal();
+  const view = daemon.view(w.twin, { dieAfter: (operation, _args, failed) => operation === op && !failed, loseAnswer: options.loseAnswer });
   const id = options.id ?? "s1";
   const session = new ExposeSession(
     { namespace: "shop", name: options.service ?? "web", maps: [], image: "img", user: "abc", runAsUser: 911, sshPort: 2222, readyTimeoutMs: 60_000, connectTimeoutMs: 60_000, localHost: "127.0.0.1" },
@@ -65,13 +50,13 @@ async function crashedSession(w: ReturnType<typeof world>, op: keyof ExposeClust
       transport: new FakeReverseTransport(),
       owner: options.owner ?? OWNER,
       clusterUrl: options.clusterUrl,
-      record: (stream, event) => (dead ? undefined : w.store.append(stream, [event], ANY_VERSION)),
+      record: daemon.recorder((stream, event) => w.store.append(stream, [event], ANY_VERSION)),
       pollMs: 5,
       sessionId: id,
     },
   );
   session.start();
-  for (const deadline = Date.now() + 3_000; !dead; await new Promise((resolve) => setTimeout(resolve, 2))) {
+  for (const deadline = Date.now() + 3_000; !daemon.dead; await new Promise((resolve) => setTimeout(resolve, 2))) {
     if (Date.now() > deadline) throw new Error(`the session never reached ${op}`);
   }
   return id;
@@ -227,29 +212,17 @@ describe("recover() over the cluster twin", () => {
     // Session a1's stop released the workload on the cluster, but its daemon died before recording
     // that; then b1 claimed the same workload and died too. b1 restores it; a1 has nothing to do.
     const w = world();
-    const hung = () => new Promise<never>(() => undefined);
-    let aDead = false;
-    const aView = new Proxy(w.twin, {
-      get(target, prop, receiver) {
-        const value: unknown = Reflect.get(target, prop, receiver);
-        if (typeof value !== "function") return value;
-        return async (...args: unknown[]) => {
-          if (aDead) return hung();
-          const result: unknown = await value.apply(target, args);
-          const releasing = prop === "patchWorkloadAnnotations" && (args[2] as Record<string, unknown>)["loc.dev/session"] === null;
-          if (releasing) aDead = true;
-          return aDead ? hung() : result;
-        };
-      },
-    });
+    const aProcess = new Mortal();
+    const releasing = (operation: string, args: unknown[]) => operation === "patchWorkloadAnnotations" && (args[2] as Record<string, unknown>)["loc.dev/session"] === null;
+    const aView = aProcess.view(w.twin, { dieAfter: releasing, loseAnswer: true });
     const a = new ExposeSession(
       { namespace: "shop", name: "web", maps: [], image: "img", user: "abc", runAsUser: 911, sshPort: 2222, readyTimeoutMs: 60_000, connectTimeoutMs: 60_000, localHost: "127.0.0.1" },
-      { cluster: aView, transport: new FakeReverseTransport(), owner: OWNER, record: (stream, event) => (aDead ? undefined : w.store.append(stream, [event], ANY_VERSION)), pollMs: 1, sessionId: "a1" },
+      { cluster: aView, transport: new FakeReverseTransport(), owner: OWNER, record: aProcess.recorder((stream, event) => w.store.append(stream, [event], ANY_VERSION)), pollMs: 1, sessionId: "a1" },
     );
     a.start();
     while (a.status().state !== "active") await new Promise((resolve) => setTimeout(resolve, 1));
     void a.stop("user");
-    while (!aDead) await new Promise((resolve) => setTimeout(resolve, 1));
+    while (!aProcess.dead) await new Promise((resolve) => setTimeout(resolve, 1));
     expect(w.twin.workload(WEB)).toMatchObject({ replicas: 2, annotations: {} });
     await crashedSession(w, "createPod", { id: "b1" });
 

@@ -13,6 +13,7 @@ import { ownerId } from "../../expose/identity.js";
 import { KubeExposeCluster } from "../../kube/kube-expose-cluster.js";
 import { loadKubeConfig } from "../../kube/kubeconfig.js";
 import { KubeWatchPort } from "../../kube/kube-watch-port.js";
+import { checkNamespaceName } from "../../kube/service-ref.js";
 import { KILL_SWITCH_ENV, withKillSwitch } from "../../daemon/kill-switch.js";
 import { recoverBeforeServing } from "../../recover/at-start.js";
 import { ANY_VERSION } from "../../store/event-store.js";
@@ -35,15 +36,12 @@ export interface DaemonFlags {
 }
 
 export const DEFAULT_IP_RANGE = "127.1.0.0/16";
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /** Plan: every flag checked before anything is touched. */
 export function planScope(flags: DaemonFlags): WatchScope {
   const namespaces = (flags.namespace ?? []).map(String);
   const explicitExcludes = flags.excludeNamespace?.map(String);
-  for (const ns of [...namespaces, ...(explicitExcludes ?? [])]) {
-    if (!DNS_LABEL.test(ns)) throw new LocError(`"${ns}" is not a namespace name`, "namespaces are lowercase letters, digits and '-'", "BAD_FLAG");
-  }
+  for (const ns of [...namespaces, ...(explicitExcludes ?? [])]) checkNamespaceName(ns);
   // kube-system is skipped by default, unless asked for by name.
   const excludeNamespaces = explicitExcludes ?? (namespaces.includes("kube-system") ? [] : ["kube-system"]);
   return { namespaces, excludeNamespaces, labelSelector: flags.selector === undefined ? undefined : String(flags.selector) };

@@ -4,8 +4,9 @@ import { LocError } from "../../errors.js";
 import { ownerId } from "../../expose/identity.js";
 import { KubeExposeCluster } from "../../kube/kube-expose-cluster.js";
 import { loadKubeConfig } from "../../kube/kubeconfig.js";
+import { checkNamespaceName } from "../../kube/service-ref.js";
 import { fileHostsCleaner, inputFromCluster, inputFromStore } from "../../recover/inputs.js";
-import { recover } from "../../recover/recover.js";
+import { nothingToRecover, recover, type RecoveryReport } from "../../recover/recover.js";
 import { ANY_VERSION } from "../../store/event-store.js";
 import { openStateStore } from "../../store/open-store.js";
 import { databasePath, resolveStateDir } from "../../store/state-dir.js";
@@ -23,8 +24,6 @@ export interface RecoverFlags {
   context?: string;
 }
 
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-
 /**
  * `loc recover`: undo what unfinished sessions of this owner left (read the log or the cluster →
  * plan with reads → apply under the daemon lock). Exit 1 when any action failed.
@@ -35,8 +34,9 @@ export async function recoverCommand(flags: RecoverFlags, io: CliIO): Promise<nu
   const dryRun = Boolean(flags.dryRun);
   const namespace = flags.namespace === undefined ? undefined : String(flags.namespace);
   if (namespace !== undefined && !flags.fromCluster) throw new LocError("--namespace only narrows --from-cluster", "the event log knows each session's namespace: drop --namespace", "USAGE");
-  if (namespace !== undefined && !DNS_LABEL.test(namespace)) throw new LocError(`"${namespace}" is not a namespace name`, "namespaces are lowercase letters, digits and '-'", "BAD_FLAG");
+  if (namespace !== undefined) checkNamespaceName(namespace);
 
+  const print = (report: RecoveryReport) => io.stdout(flags.json ? `${JSON.stringify(report)}\n` : `${formatRecoveryReport(report).join("\n")}\n`);
   const daemon = await inspectDaemonFiles(stateDir);
   if (daemon.running !== undefined) {
     throw new LocError(
@@ -62,10 +62,9 @@ export async function recoverCommand(flags: RecoverFlags, io: CliIO): Promise<nu
     io.stderr(`loc recover: no event log at ${databasePath(stateDir)}; if it was deleted, loc recover --from-cluster finds this owner's leftovers by their labels\n`);
   }
 
-  if (input.sessions.length === 0 && input.hostsFiles.length === 0 && input.deadDaemons.length === 0 && daemon.stale.length === 0) {
+  if (nothingToRecover({ ...input, staleFiles: daemon.stale })) {
     // Nothing to do: no lock taken, no log created or appended to.
-    const report = { source: input.source, owner, dryRun, sessions: 0, actions: [], done: 0, left: 0, failed: 0, durationMs: 0 };
-    io.stdout(flags.json ? `${JSON.stringify(report)}\n` : `${formatRecoveryReport(report).join("\n")}\n`);
+    print({ source: input.source, owner, dryRun, sessions: 0, actions: [], done: 0, left: 0, failed: 0, durationMs: 0 });
     return 0;
   }
 
@@ -87,7 +86,7 @@ export async function recoverCommand(flags: RecoverFlags, io: CliIO): Promise<nu
           dryRun,
         },
       );
-      io.stdout(flags.json ? `${JSON.stringify(report)}\n` : `${formatRecoveryReport(report).join("\n")}\n`);
+      print(report);
       if (report.failed > 0) {
         io.stderr(`loc: recovery incomplete: ${report.failed} action${report.failed === 1 ? "" : "s"} failed (hint: fix the cause above and run loc recover again; the steps are in loc history --stream recovery)\n`);
         return 1;
