@@ -1,18 +1,32 @@
 import { assign, fromCallback, fromPromise, setup } from "xstate";
 import { errorMessage } from "../errors.js";
 import type { ExposePlan } from "../expose/resolve.js";
+import type { RecordedService } from "../expose/selector.js";
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from "../kube/backoff.js";
 import type { WorkloadState } from "../kube/expose-cluster.js";
 
 /**
  * One expose session as a saga: resolve → scale each workload down → create the proxy → wait until
- * it is Ready → connect the transport → active. Every mutating step first pushes its undo onto
+ * it is Ready → connect the transport → active. The selector strategy scales nothing: once the
+ * transport is up it points the Service at the proxy (retargeting), so traffic never meets a gap. Every mutating step first pushes its undo onto
  * `undo` (before it runs, so a step that fails or whose outcome is unknown is still undone), and any
  * failure or stop runs the stack in reverse. Implementations (cluster calls, transport, recording)
  * are injected with `provide`; timers run on XState's clock (simulated in tests). Live handles (the
  * SSH session) stay outside the context: only plain, persistable data lives here.
  */
-export type UndoStep = { kind: "restoreWorkload"; workload: WorkloadState } | { kind: "deleteProxy"; pod: string };
+export type UndoStep = { kind: "restoreWorkload"; workload: WorkloadState } | { kind: "deleteProxy"; pod: string } | { kind: "restoreSelector"; service: RecordedService };
+
+/** What an undo step puts back, for warnings and leftovers. */
+export function describeUndoStep(step: UndoStep | undefined, podName: string): string {
+  switch (step?.kind) {
+    case "restoreWorkload":
+      return `restore ${step.workload.ref.kind}/${step.workload.ref.name}`;
+    case "restoreSelector":
+      return `restore Service/${step.service.name}'s selector`;
+    default:
+      return `delete proxy ${podName}`;
+  }
+}
 
 export interface ExposeContext {
   service: string;
@@ -72,6 +86,7 @@ export const exposeMachine = setup({
     /** Sends pod.ready, pod.pending (with why) or pod.failed (a state that will not heal, e.g. ImagePullBackOff). */
     watchPod: fromCallback<ExposeEvent, { pod: string }>(() => undefined),
     connect: fromPromise<void, { pod: string; plan: ExposePlan }>(notProvided("connect")),
+    retarget: fromPromise<void, { plan: ExposePlan }>(notProvided("retarget")),
     /** Sends transport.lost when the live session ends by itself. */
     watchTransport: fromCallback<ExposeEvent, void>(() => undefined),
     podExists: fromPromise<boolean, { pod: string }>(notProvided("podExists")),
@@ -94,7 +109,8 @@ export const exposeMachine = setup({
     noteLeftover: assign({
       leftovers: ({ context, event }) => {
         const step = context.undo[context.undo.length - 1];
-        const what = step?.kind === "restoreWorkload" ? `${step.workload.ref.kind}/${step.workload.ref.name} not restored` : "proxy pod not deleted";
+        const what =
+          step?.kind === "restoreWorkload" ? `${step.workload.ref.kind}/${step.workload.ref.name} not restored` : step?.kind === "restoreSelector" ? `Service/${step.service.name}'s selector not restored` : "proxy pod not deleted";
         return [...context.leftovers, `${what}: ${errorMessage((event as { error?: unknown }).error)}`];
       },
     }),
@@ -109,6 +125,12 @@ export const exposeMachine = setup({
       // A recreated proxy reuses its name, so one deleteProxy step covers every incarnation.
       undo: ({ context }) => (context.undo.some((s) => s.kind === "deleteProxy") ? context.undo : [...context.undo, { kind: "deleteProxy", pod: "" }]),
     }),
+    pushSelectorUndo: assign({
+      undo: ({ context }) => {
+        const target = context.plan?.target;
+        return target ? [...context.undo, { kind: "restoreSelector", service: { name: target.name, uid: target.uid, selector: target.selector } }] : context.undo;
+      },
+    }),
     popUndo: assign({ undo: ({ context }) => context.undo.slice(0, -1), undoAttempt: 0 }),
     /** Every retry, first connection or reconnect, waits a full-jitter backoff that grows with the attempts. */
     scheduleRetry: assign(({ context }) => ({ retryInMs: backoffDelay(context.attempt, context.backoff, context.random), attempt: context.attempt + 1 })),
@@ -117,6 +139,10 @@ export const exposeMachine = setup({
   guards: {
     stopRequested: ({ context }) => context.stopReason !== undefined,
     allScaled: ({ context }) => context.nextWorkload >= (context.plan?.workloads.length ?? 0),
+    /** The resolved plan takes the traffic over by the Service's selector, not by scaling. */
+    selectorStrategy: ({ event }) => (event as { output?: ExposePlan }).output?.strategy === "selector",
+    /** Connected for the first time under the selector strategy: the Service is not pointed here yet. */
+    mustRetarget: ({ context }) => context.plan?.strategy === "selector" && !context.undo.some((step) => step.kind === "restoreSelector"),
     nothingToUndo: ({ context }) => context.undo.length === 0,
     stoppedCleanly: ({ context }) => context.stopReason !== undefined && context.failure === undefined && context.leftovers.length === 0,
     undoRetriesLeft: ({ context }) => context.undoAttempt + 1 < UNDO_ATTEMPTS,
@@ -158,7 +184,10 @@ export const exposeMachine = setup({
       entry: { type: "announce", params: { step: "resolving" } },
       invoke: {
         src: "resolve",
-        onDone: { target: "scalingDown", actions: assign({ plan: ({ event }) => event.output }) },
+        onDone: [
+          { guard: "selectorStrategy", target: "creatingProxy", actions: assign({ plan: ({ event }) => event.output }) },
+          { target: "scalingDown", actions: assign({ plan: ({ event }) => event.output }) },
+        ],
         onError: { target: "failed", actions: "recordError" },
       },
       on: { stop: { target: "stopped", actions: "requestStop" } },
@@ -234,12 +263,26 @@ export const exposeMachine = setup({
           invoke: {
             src: "connect",
             input: ({ context }) => ({ pod: context.pod?.name ?? "", plan: context.plan! }),
-            onDone: { target: "#expose.active", actions: "resetAttempts" },
+            onDone: [
+              { guard: "mustRetarget", target: "#expose.retargeting", actions: "resetAttempts" },
+              { target: "#expose.active", actions: "resetAttempts" },
+            ],
             onError: { target: "retrying", actions: "recordError" },
           },
         },
         retrying: { entry: "scheduleRetry", after: { retryDelay: "connecting" } },
       },
+    },
+    // Selector strategy: the tunnel is up, now the Service's endpoints become the proxy pod.
+    retargeting: {
+      entry: ["pushSelectorUndo", { type: "announce", params: { step: "retargeting" } }],
+      invoke: {
+        src: "retarget",
+        input: ({ context }) => ({ plan: context.plan! }),
+        onDone: [{ guard: "stopRequested", target: "compensating" }, { target: "active" }],
+        onError: { target: "compensating", actions: ["recordError", "markFailure"] },
+      },
+      on: { stop: { actions: "requestStop" } },
     },
     active: {
       entry: { type: "announce", params: { step: "active" } },
@@ -310,4 +353,4 @@ export const exposeMachine = setup({
   },
 });
 
-export type ExposeStateName = "resolving" | "scalingDown" | "creatingProxy" | "waitingReady" | "establishing" | "active" | "reconnecting" | "compensating" | "finishing" | "stopped" | "failed";
+export type ExposeStateName = "resolving" | "scalingDown" | "creatingProxy" | "waitingReady" | "establishing" | "retargeting" | "active" | "reconnecting" | "compensating" | "finishing" | "stopped" | "failed";

@@ -17,7 +17,7 @@ const SUMMARIES: Summarizers = {
   "tunnel.backingOff": (d) => `${d.service}: ${d.error}; retry in ${d.delayMs} ms`,
   "tunnel.skipped": (d) => `${d.service}: ${d.reason}`,
   "tunnel.stopped": (d) => `${d.service}: ${d.reason}`,
-  "expose.requested": (d) => `${d.service} via ${d.transport} by ${d.owner}, ports ${d.ports.join(", ")}`,
+  "expose.requested": (d) => `${d.service} via ${d.transport}, strategy ${d.strategy ?? "scale"}, by ${d.owner}, ports ${d.ports.join(", ")}`,
   "expose.intent": (d) =>
     `${d.service}: will ${d.action} ${d.target}${d.original ? ` (was ${JSON.stringify(d.original)})` : ""}`,
   "expose.outcome": (d) => `${d.service}: ${d.action} ${d.target} ${d.ok ? "done" : `FAILED: ${d.error ?? "unknown error"}`}`,

@@ -1,10 +1,11 @@
+import { selectorText } from "../expose/selector.js";
 import type { NewEvent } from "../store/events.js";
 
 /** One progress line of `loc expose`, or undefined for events only history needs. */
 export function formatExposeEvent(event: NewEvent): string | undefined {
   switch (event.type) {
     case "expose.requested":
-      return `expose ${event.data.service} via ${event.data.transport}${event.data.ports.length ? ` (map ${event.data.ports.join(", ")})` : ""}`;
+      return `expose ${event.data.service} via ${event.data.transport}, strategy ${event.data.strategy ?? "scale"}${event.data.ports.length ? ` (map ${event.data.ports.join(", ")})` : ""}`;
     case "expose.step":
       return `  ${STEP_NAMES[event.data.step] ?? event.data.step}${event.data.detail ? `: ${event.data.detail}` : ""}`;
     case "expose.intent":
@@ -30,6 +31,7 @@ const STEP_NAMES: Record<string, string> = {
   creatingProxy: "creating the proxy",
   waitingReady: "waiting for the proxy pod to be Ready",
   establishing: "connecting",
+  retargeting: "pointing the service at the proxy",
   reconnecting: "connection lost, reconnecting",
   stopping: "stopping",
   compensating: "undoing",
@@ -37,5 +39,10 @@ const STEP_NAMES: Record<string, string> = {
 
 function describeChange(original: Record<string, unknown> | undefined): string {
   if (typeof original?.replicas === "number" && typeof original.to === "number") return ` ${original.replicas}→${original.to}`;
+  if (isSelector(original?.to)) return ` selector${isSelector(original.selector) ? ` ${selectorText(original.selector)}` : ""} → ${selectorText(original.to)}`;
   return "";
+}
+
+function isSelector(value: unknown): value is Record<string, string> {
+  return typeof value === "object" && value !== null && !Array.isArray(value) && Object.values(value).every((v) => typeof v === "string");
 }

@@ -55,7 +55,7 @@ export function formatWatchProblems(status: DaemonStatus, now: number): string[]
   );
 }
 
-const EXPOSE_HEADER = ["EXPOSED", "SESSION", "STATE", "REASON", "POD", "PORTS", "SCALED", "CONN", "IN", "OUT", "SINCE"];
+const EXPOSE_HEADER = ["EXPOSED", "SESSION", "STRATEGY", "STATE", "REASON", "POD", "PORTS", "SCALED", "CONN", "IN", "OUT", "SINCE"];
 
 /** Services sent to this machine, as a second table; nothing when there are none. */
 export function formatExposeTable(status: DaemonStatus, now: number): string[] {
@@ -63,7 +63,7 @@ export function formatExposeTable(status: DaemonStatus, now: number): string[] {
   const rows = [...status.exposes]
     .sort((a, b) => compare(a.service, b.service))
     .map((e) =>
-      [e.service, e.id, e.state, e.reason, e.pod, e.ports.join(","), e.workloads.join(","), String(e.openConnections), formatBytes(e.bytesIn), formatBytes(e.bytesOut), formatAge(now - e.since)].map(
+      [e.service, e.id, e.strategy, e.state, e.reason, e.pod, e.ports.join(","), e.workloads.join(","), String(e.openConnections), formatBytes(e.bytesIn), formatBytes(e.bytesOut), formatAge(now - e.since)].map(
         (cell) => cell || "-",
       ),
     );

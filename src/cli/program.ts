@@ -53,6 +53,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
   cli
     .command("expose [ns/svc]", "Send a Service's cluster traffic to this machine (through the running daemon) until Ctrl-C")
     .option("--transport <name>", "How traffic reaches this machine", { default: "ssh" })
+    .option("--strategy <name>", "scale: scale the workloads to 0 and stand in for their pods; selector: point the Service at the proxy, app pods keep running", { default: "scale" })
     .option("--map <local:remote>", "Send the Service's port REMOTE (port, target port or name) to local port LOCAL; repeatable (default: same port)", { type: [String] })
     .option("--stop", "Stop a running expose of this Service and put the cluster back")
     .option("-d, --detach", "Return once active; the daemon keeps the expose until --stop or shutdown")
@@ -65,6 +66,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .option("--connect-timeout <duration>", "How long the first connection may take (default: 60s)")
     .option("--overrides <json>", "A partial Pod merged into the proxy pod, e.g. nodeSelector or tolerations")
     .example("loc expose shop/web --map 3000:8080")
+    .example("loc expose shop/web --strategy selector")
     .example("loc expose --stop shop/web")
     .action((ref: string | undefined, flags: ExposeFlags) => {
       result = exposeCommand(ref, flags, io);

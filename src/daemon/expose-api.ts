@@ -6,6 +6,8 @@ export interface ExposeParams {
   /** `ns/svc`. */
   service: string;
   transport: string;
+  /** `scale` (default) or `selector`. */
+  strategy?: string;
   /** `--map LOCAL:REMOTE` texts. */
   maps: string[];
   image?: string;

@@ -1,6 +1,7 @@
 import { LocError } from "../errors.js";
 import { DEFAULT_PROXY_IMAGE, DEFAULT_PROXY_UID, DEFAULT_PROXY_USER, DEFAULT_SSH_PORT } from "../expose/proxy-pod.js";
 import { parseMapFlag } from "../expose/ports.js";
+import { DEFAULT_STRATEGY, parseStrategy } from "../expose/strategy.js";
 import { ExposeSession, type ExposeStatus, type SessionDeps } from "../expose/session.js";
 import type { BackoffPolicy } from "../kube/backoff.js";
 import type { ExposeCluster } from "../kube/expose-cluster.js";
@@ -36,6 +37,7 @@ export class ExposeManager implements ExposeService {
     const service = formatServiceRef(ref);
     const transport = this.deps.transports.get("reverse", String(params.transport));
     const maps = (params.maps ?? []).map((text) => parseMapFlag(String(text)));
+    const strategy = parseStrategy(String(params.strategy ?? DEFAULT_STRATEGY));
     const running = this.sessions.get(service);
     if (running) {
       throw new LocError(`${service} is already exposed by this machine (session ${running.id})`, `stop it first: loc expose --stop ${service}`, "ALREADY_EXPOSED");
@@ -54,6 +56,7 @@ export class ExposeManager implements ExposeService {
         namespace: ref.namespace,
         name: ref.name,
         maps,
+        strategy,
         image: params.image ?? DEFAULT_PROXY_IMAGE,
         user: params.user ?? DEFAULT_PROXY_USER,
         runAsUser: params.runAsUser ?? DEFAULT_PROXY_UID,

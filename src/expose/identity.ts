@@ -9,6 +9,8 @@ export const LABEL_MANAGED_BY = "app.kubernetes.io/managed-by";
 export const ANNOTATION_SESSION = "loc.dev/session";
 export const ANNOTATION_OWNER = "loc.dev/owner";
 export const ANNOTATION_ORIGINAL_REPLICAS = "loc.dev/original-replicas";
+/** On a Service the selector strategy retargeted: its selector before, as JSON (sorted keys). */
+export const ANNOTATION_ORIGINAL_SELECTOR = "loc.dev/original-selector";
 
 const LABEL_VALUE_MAX = 63;
 

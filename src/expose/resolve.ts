@@ -2,6 +2,8 @@ import { LocError } from "../errors.js";
 import type { ExposeCluster, PodInfo, WorkloadRef, WorkloadState } from "../kube/expose-cluster.js";
 import { ANNOTATION_OWNER, ANNOTATION_SESSION, LABEL_OWNER, LABEL_SERVICE, LABEL_SESSION } from "./identity.js";
 import { planPorts, type MapFlag, type PortMapping } from "./ports.js";
+import { annotationsOf, type ResolvedService } from "./selector.js";
+import type { ExposeStrategy } from "./strategy.js";
 
 /** What the saga will change, read from the cluster before anything is changed. */
 export interface ExposePlan {
@@ -10,7 +12,10 @@ export interface ExposePlan {
   namespace: string;
   name: string;
   selector: Record<string, string>;
-  /** The backing workloads as they were when resolved: the undo information. */
+  strategy: ExposeStrategy;
+  /** The Service as read (the selector strategy's undo information and patch precondition). */
+  target: ResolvedService;
+  /** The backing workloads as they were when resolved (the scale strategy's undo information; none for selector). */
   workloads: WorkloadState[];
   ports: PortMapping[];
 }
@@ -20,7 +25,7 @@ export interface ExposePlan {
  * (Pod → ReplicaSet → Deployment, Pod → StatefulSet; ownerReferences never cross namespaces).
  * Anything loc cannot undo exactly is refused here, before the first mutation.
  */
-export async function resolveExpose(cluster: ExposeCluster, namespace: string, name: string, maps: readonly MapFlag[], owner: string): Promise<ExposePlan> {
+export async function resolveExpose(cluster: ExposeCluster, namespace: string, name: string, maps: readonly MapFlag[], owner: string, strategy: ExposeStrategy): Promise<ExposePlan> {
   const ref = `${namespace}/${name}`;
   if (!(await namespaceMayExist(cluster, namespace))) {
     throw new LocError(`namespace "${namespace}" does not exist`, "check the name: kubectl get namespaces", "NAMESPACE_NOT_FOUND");
@@ -35,12 +40,16 @@ export async function resolveExpose(cluster: ExposeCluster, namespace: string, n
       "NO_SELECTOR",
     );
   }
+  const claimedBy = annotationsOf(service)[ANNOTATION_SESSION];
+  if (claimedBy) throw alreadyExposed(ref, annotationsOf(service)[ANNOTATION_OWNER], claimedBy, owner);
   await refuseIfExposed(cluster, namespace, name, owner);
   const pods = (await cluster.listPods(namespace, selector)).filter((pod) => pod.labels[LABEL_SESSION] === undefined);
-  const workloads = await backingWorkloads(cluster, ref, pods, owner);
+  // The selector strategy changes no workload, so it also stands in for bare pods and other controllers.
+  const workloads = strategy === "scale" ? await backingWorkloads(cluster, ref, pods, owner) : [];
   const containerPorts = new Map(pods.flatMap((pod) => Object.entries(pod.containerPorts ?? {})));
   const ports = planPorts(service, maps, containerPorts);
-  return { service: ref, namespace, name, selector, workloads, ports };
+  const target = { name, uid: service.metadata?.uid ?? "", resourceVersion: service.metadata?.resourceVersion ?? "", selector };
+  return { service: ref, namespace, name, selector, strategy, target, workloads, ports };
 }
 
 /** A namespaced Role cannot grant reads of namespaces; then the Service lookup below tells. */

@@ -1,5 +1,5 @@
 import { createActor, fromCallback, fromPromise, type Actor } from "xstate";
-import { exposeMachine, type ExposeEvent, type UndoStep } from "../actors/expose-machine.js";
+import { describeUndoStep, exposeMachine, type ExposeEvent, type UndoStep } from "../actors/expose-machine.js";
 import { errorMessage } from "../errors.js";
 import type { BackoffPolicy } from "../kube/backoff.js";
 import type { ExposeCluster } from "../kube/expose-cluster.js";
@@ -10,11 +10,15 @@ import { describeMapping, type MapFlag } from "./ports.js";
 import { resolveExpose, type ExposePlan } from "./resolve.js";
 import { workloadTarget } from "./mutation.js";
 import { createProxy, podExists, scaleDown, undo, watchPod, type StepContext } from "./steps.js";
+import { retarget, selectorText, sessionSelector } from "./selector.js";
+import { DEFAULT_STRATEGY, type ExposeStrategy } from "./strategy.js";
 
 export interface ExposeOptions {
   namespace: string;
   name: string;
   maps: MapFlag[];
+  /** Default `scale`. */
+  strategy?: ExposeStrategy;
   image: string;
   user: string;
   runAsUser: number;
@@ -45,6 +49,7 @@ export interface ExposeStatus {
   id: string;
   service: string;
   transport: string;
+  strategy: ExposeStrategy;
   state: string;
   reason: string;
   pod: string;
@@ -67,6 +72,7 @@ export class ExposeSession {
   readonly id: string;
   readonly service: string;
   readonly podName: string;
+  readonly strategy: ExposeStrategy;
   readonly done: Promise<SessionOutcome>;
   private readonly actor: Actor<typeof exposeMachine>;
   private readonly reverse: ReversePlan;
@@ -85,6 +91,7 @@ export class ExposeSession {
     this.id = deps.sessionId ?? newSessionId();
     this.service = `${options.namespace}/${options.name}`;
     this.podName = proxyPodName(options.name, this.id);
+    this.strategy = options.strategy ?? DEFAULT_STRATEGY;
     this.now = deps.now ?? Date.now;
     this.since = this.now();
     this.reverse = deps.transport.prepare({ user: options.user, port: options.sshPort });
@@ -126,7 +133,7 @@ export class ExposeSession {
 
   start(): void {
     const cluster = this.deps.clusterUrl ? { cluster: this.deps.clusterUrl } : {};
-    this.record({ type: "expose.requested", data: { service: this.service, transport: this.deps.transport.name, owner: this.deps.owner, ports: this.options.maps.map((m) => m.text), ...cluster } });
+    this.record({ type: "expose.requested", data: { service: this.service, transport: this.deps.transport.name, strategy: this.strategy, owner: this.deps.owner, ports: this.options.maps.map((m) => m.text), ...cluster } });
     this.actor.start();
   }
 
@@ -150,6 +157,7 @@ export class ExposeSession {
       id: this.id,
       service: this.service,
       transport: this.deps.transport.name,
+      strategy: this.strategy,
       state,
       reason: state === "active" ? "" : (context.error ?? context.pending ?? ""),
       pod: context.pod?.name ?? "",
@@ -184,7 +192,7 @@ export class ExposeSession {
     const steps = this.steps;
     return exposeMachine.provide({
       actors: {
-        resolve: fromPromise(() => resolveExpose(steps.cluster, this.options.namespace, this.options.name, this.options.maps, this.deps.owner)),
+        resolve: fromPromise(() => resolveExpose(steps.cluster, this.options.namespace, this.options.name, this.options.maps, this.deps.owner, this.strategy)),
         scaleDown: fromPromise(({ input }) => scaleDown(steps, input.workload)),
         createProxy: fromPromise(({ input }) => createProxy(steps, input.plan, this.podName, input.replacing)),
         watchPod: fromCallback<ExposeEvent, { pod: string }>(({ sendBack, input }) => watchPod(steps, input.pod, sendBack)),
@@ -194,6 +202,7 @@ export class ExposeSession {
           if (!live) sendBack({ type: "transport.lost", error: "no transport session" });
           else void live.lost.then((error) => sendBack({ type: "transport.lost", error: error.message }));
         }),
+        retarget: fromPromise(({ input }) => retarget(steps, input.plan.target)),
         podExists: fromPromise(({ input }) => podExists(steps, input.pod)),
         undo: fromPromise<void, UndoStep>(({ input }) => undo(steps, input, this.podName)),
       },
@@ -201,7 +210,7 @@ export class ExposeSession {
         closeTransport: () => this.closeTransport(),
         announce: ({ context }, params) => this.enter(params.step, context),
         undoFailed: (_, params) => {
-          const what = params.step?.kind === "restoreWorkload" ? `restore ${workloadTarget(params.step.workload.ref)}` : `delete proxy ${this.podName}`;
+          const what = describeUndoStep(params.step, this.podName);
           this.record({ type: "expose.warning", data: { service: this.service, message: `could not ${what}: ${errorMessage(params.error)}; it is left as it is` } });
         },
       },
@@ -250,6 +259,8 @@ export class ExposeSession {
     switch (state) {
       case "scalingDown":
         return context.plan?.workloads.map((w) => `${workloadTarget(w.ref)} ${w.replicas}→0`).join(", ") || "no pods back this service: nothing to scale";
+      case "retargeting":
+        return `Service ${this.service} selector ${selectorText(this.plan?.selector ?? {})} → ${selectorText(sessionSelector(this.id))}`;
       case "creatingProxy":
         return `pod ${this.podName}, image ${this.options.image}`;
       case "waitingReady":

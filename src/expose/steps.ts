@@ -6,7 +6,8 @@ import { ANNOTATION_ORIGINAL_REPLICAS, ANNOTATION_OWNER, ANNOTATION_SESSION } fr
 import { CONFLICT_ATTEMPTS, mutate, sameWorkload, scaleIfUnchanged, statusOf, workloadTarget, type MutationScope } from "./mutation.js";
 import { proxyLabels, proxyPodManifest } from "./proxy-pod.js";
 import type { ExposePlan } from "./resolve.js";
-import { applyUndo, locAnnotations, ownedBy, planProxyUndo, planWorkloadUndo } from "./undo.js";
+import { planServiceUndo } from "./selector.js";
+import { applyUndo, locAnnotations, ownedBy, planProxyUndo, planWorkloadUndo, type UndoAction } from "./undo.js";
 
 /** How one session changes the cluster. Every mutation is an intent, then the call, then its outcome. */
 export interface StepContext extends MutationScope {
@@ -74,7 +75,9 @@ export async function createProxy(ctx: StepContext, plan: ExposePlan, podName: s
     sessionId: ctx.sessionId,
     owner: ctx.owner,
     serviceName: plan.name,
-    selector: plan.selector,
+    // Under the selector strategy the Service comes to the pod (by its session label), not the reverse:
+    // without the app's labels no other selector (another Service, a ReplicaSet) ever counts it.
+    selector: plan.strategy === "scale" ? plan.selector : {},
     image: ctx.image,
     runAsUser: ctx.runAsUser,
     proxy: ctx.reverse.proxy,
@@ -148,9 +151,16 @@ export async function podExists(ctx: StepContext, podName: string): Promise<bool
 }
 
 export async function undo(ctx: StepContext, step: UndoStep, podName: string): Promise<void> {
-  const actions =
-    step.kind === "deleteProxy"
-      ? await planProxyUndo(ctx, podName)
-      : await planWorkloadUndo(ctx, { ref: step.workload.ref, uid: step.workload.uid, scaledFrom: step.workload.replicas });
-  for (const action of actions) await applyUndo(ctx, action);
+  for (const action of await planUndo(ctx, step, podName)) await applyUndo(ctx, action);
+}
+
+function planUndo(ctx: StepContext, step: UndoStep, podName: string): Promise<UndoAction[]> {
+  switch (step.kind) {
+    case "deleteProxy":
+      return planProxyUndo(ctx, podName);
+    case "restoreSelector":
+      return planServiceUndo(ctx, step.service);
+    case "restoreWorkload":
+      return planWorkloadUndo(ctx, { ref: step.workload.ref, uid: step.workload.uid, scaledFrom: step.workload.replicas });
+  }
 }

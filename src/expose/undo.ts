@@ -6,6 +6,7 @@
 import type { WorkloadRef, WorkloadState } from "../kube/expose-cluster.js";
 import { ANNOTATION_ORIGINAL_REPLICAS, ANNOTATION_OWNER, ANNOTATION_SESSION, LABEL_OWNER, LABEL_SESSION } from "./identity.js";
 import { mutate, scaleIfUnchanged, workloadTarget, type MutationScope } from "./mutation.js";
+import { applyServiceUndo, selectorText, serviceTarget } from "./selector.js";
 
 /** A workload a session claimed: which object, and what it had before loc scaled it. */
 export interface RecordedWorkload {
@@ -20,6 +21,10 @@ export type UndoAction =
   | { kind: "deleteConfig"; name: string; uid: string }
   | { kind: "restoreScale"; ref: WorkloadRef; uid: string; resourceVersion: string; to: number }
   | { kind: "removeAnnotations"; ref: WorkloadRef; uid: string; annotations: Record<string, string> }
+  /** The Service's selector back to `selector`, loc's annotations off (one conditional patch). */
+  | { kind: "restoreSelector"; name: string; uid: string; resourceVersion: string; selector: Record<string, string> }
+  /** Only loc's annotations off: someone else set the selector meanwhile, and it stays as they set it. */
+  | { kind: "releaseService"; name: string; uid: string; resourceVersion: string; selector: Record<string, string> }
   /** Not loc's to change any more (someone else changed or replaced it): reported, never touched. */
   | { kind: "leave"; target: string; reason: string; claimedBy?: string };
 
@@ -91,6 +96,10 @@ export async function applyUndo(scope: MutationScope, action: UndoAction): Promi
         scope.cluster.patchWorkloadAnnotations(action.ref, action.uid, { [ANNOTATION_SESSION]: null, [ANNOTATION_OWNER]: null, [ANNOTATION_ORIGINAL_REPLICAS]: null }),
       );
       return;
+    case "restoreSelector":
+    case "releaseService":
+      await applyServiceUndo(scope, action);
+      return;
     case "leave":
       scope.record({ type: "expose.warning", data: { service: scope.service, message: `${action.target} ${action.reason}; left as it is` } });
   }
@@ -103,6 +112,9 @@ export function undoTarget(action: UndoAction): string {
       return `Pod/${action.name}`;
     case "deleteConfig":
       return `Secret/${action.name}`;
+    case "restoreSelector":
+    case "releaseService":
+      return serviceTarget(action.name);
     case "leave":
       return action.target;
     default:
@@ -120,6 +132,10 @@ export function describeUndo(action: UndoAction): string {
       return `scale ${undoTarget(action)} 0→${action.to}`;
     case "removeAnnotations":
       return `remove loc annotations from ${undoTarget(action)}`;
+    case "restoreSelector":
+      return `restore ${undoTarget(action)}'s selector to ${selectorText(action.selector)}`;
+    case "releaseService":
+      return `remove loc annotations from ${undoTarget(action)}, keeping its selector ${selectorText(action.selector)}`;
     case "leave":
       return `leave ${action.target}: it ${action.reason}`;
   }

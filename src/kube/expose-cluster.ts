@@ -121,6 +121,8 @@ export interface ExposeCluster {
    * server-side, so `loc recover --from-cluster` lists and filters by loc's annotations itself.
    */
   findWorkloads(namespace?: string): Promise<WorkloadState[]>;
+  /** Every Service, in one namespace or all (`--from-cluster` filters by loc's annotations, like workloads). */
+  findServices(namespace?: string): Promise<ServiceObject[]>;
 }
 
 export interface SecretInfo {

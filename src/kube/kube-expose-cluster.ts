@@ -207,6 +207,11 @@ export class KubeExposeCluster implements ExposeCluster {
     return [...deployments.items.map((d) => state("Deployment", d)), ...statefulSets.items.map((s) => state("StatefulSet", s))];
   }
 
+  async findServices(namespace?: string): Promise<ServiceObject[]> {
+    const list = await call(`list Services in ${namespace ?? "all namespaces"}`, () => (namespace === undefined ? this.core.listServiceForAllNamespaces() : this.core.listNamespacedService({ namespace })));
+    return list.items.map(toServiceObject);
+  }
+
   private async mustReadWorkload(ref: WorkloadRef): Promise<WorkloadState> {
     const state = await this.readWorkload(ref);
     if (!state) throw new KubeRequestError(`${describe(ref)} not found`, 404);

@@ -330,6 +330,10 @@ export class MemoryExposeCluster implements ExposeCluster {
     );
   }
 
+  findServices(namespace?: string): Promise<ServiceObject[]> {
+    return this.run("findServices", [namespace], () => [...this.objects.services.values()].filter((s) => namespace === undefined || s.metadata?.namespace === namespace).map((s) => structuredClone(s)));
+  }
+
   // --- internals ---------------------------------------------------------------------------------
 
   private async run<T>(operation: Operation, args: unknown[], body: () => T): Promise<T> {

@@ -8,6 +8,7 @@ import { errorMessage } from "../errors.js";
 import type { MutationScope } from "../expose/mutation.js";
 import { applyUndo, describeUndo, planProxyUndo, planWorkloadUndo, undoTarget, type UndoAction } from "../expose/undo.js";
 import { workloadTarget } from "../expose/mutation.js";
+import { planServiceUndo, serviceTarget } from "../expose/selector.js";
 import type { ExposeCluster } from "../kube/expose-cluster.js";
 import type { NewEvent } from "../store/events.js";
 import type { RecoverableSession } from "./sessions.js";
@@ -145,8 +146,10 @@ async function recoverSession(session: RecoverableSession, deps: RecoveryDeps, r
     record: (event) => deps.record(`expose:${session.id}`, event),
   };
   let failed = false;
-  // The proxy first (cluster traffic stops reaching a dead laptop), then each workload back.
+  // The Service's selector first and then the proxy (cluster traffic goes back to the app, not to a
+  // dead laptop), then each workload back.
   const plans: { target: string; plan: () => Promise<UndoAction[]> }[] = [
+    ...session.services.map((service) => ({ target: serviceTarget(service.name), plan: () => planServiceUndo(scope, service) })),
     ...session.proxies.map((name) => ({ target: `Pod/${name}`, plan: () => planProxyUndo(scope, name) })),
     ...session.workloads.map((workload) => ({ target: workloadTarget(workload.ref), plan: () => planWorkloadUndo(scope, workload) })),
   ];

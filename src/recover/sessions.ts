@@ -3,6 +3,7 @@
  * `expose:<id>` streams: every intent counts, whether or not its outcome was recorded (a crash
  * between the call and its outcome is exactly the case recovery exists for).
  */
+import type { RecordedService } from "../expose/selector.js";
 import type { RecordedWorkload } from "../expose/undo.js";
 import type { WorkloadKind } from "../kube/expose-cluster.js";
 import { serviceOf, type StoredEvent } from "../store/events.js";
@@ -16,6 +17,8 @@ export interface RecoverableSession {
   /** The API server the session ran against, when recorded. */
   cluster?: string;
   workloads: RecordedWorkload[];
+  /** Services the selector strategy may have retargeted, with their selector before. */
+  services: RecordedService[];
   /** Names of proxy pods and their Secrets (one name each) the session may have created. */
   proxies: string[];
 }
@@ -44,7 +47,7 @@ export function unfinishedSessions(events: readonly StoredEvent[], owner: string
 }
 
 function newFold(id: string, service: string): Fold {
-  return { session: { id, service, namespace: service.split("/")[0] ?? "", owner: "", workloads: [], proxies: [] }, settled: false };
+  return { session: { id, service, namespace: service.split("/")[0] ?? "", owner: "", workloads: [], services: [], proxies: [] }, settled: false };
 }
 
 function evolve(fold: Fold, event: StoredEvent & { known: true }): void {
@@ -62,6 +65,8 @@ function evolve(fold: Fold, event: StoredEvent & { known: true }): void {
         if (!ref || !uid) return;
         const workload = session.workloads.find((w) => w.ref.kind === ref.kind && w.ref.name === ref.name && w.uid === uid) ?? addWorkload(session, { ref, uid });
         if (action === "scale" && typeof original?.replicas === "number") workload.scaledFrom ??= original.replicas;
+      } else if (action === "retarget") {
+        addService(session, target, original);
       } else if (action === "createConfig" || action === "createPod") {
         const name = target.slice(target.indexOf("/") + 1);
         if (!session.proxies.includes(name)) session.proxies.push(name);
@@ -82,6 +87,15 @@ function evolve(fold: Fold, event: StoredEvent & { known: true }): void {
 function addWorkload(session: RecoverableSession, workload: RecordedWorkload): RecordedWorkload {
   session.workloads.push(workload);
   return workload;
+}
+
+function addService(session: RecoverableSession, target: string, original: Record<string, unknown> | undefined): void {
+  const name = target.startsWith("Service/") ? target.slice("Service/".length) : "";
+  const uid = typeof original?.uid === "string" ? original.uid : "";
+  const selector = original?.selector;
+  if (!name || !uid || session.services.some((s) => s.name === name && s.uid === uid)) return;
+  const known = typeof selector === "object" && selector !== null && Object.values(selector).every((v) => typeof v === "string");
+  session.services.push({ name, uid, ...(known ? { selector: { ...(selector as Record<string, string>) } } : {}) });
 }
 
 function workloadRef(target: string, namespace: string): RecordedWorkload["ref"] | undefined {

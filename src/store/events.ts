@@ -23,7 +23,8 @@ export interface EventPayloads {
   "tunnel.skipped": { service: string; reason: string };
   "tunnel.stopped": { service: string; reason: string };
   /** `cluster` is the API server's URL: recovery refuses to undo on another cluster. */
-  "expose.requested": { service: string; transport: string; owner: string; ports: string[]; cluster?: string };
+  /** `strategy` absent in sessions recorded before strategies existed: those were all `scale`. */
+  "expose.requested": { service: string; transport: string; strategy?: string; owner: string; ports: string[]; cluster?: string };
   "expose.intent": { service: string; action: string; target: string; original?: Record<string, unknown> };
   "expose.outcome": { service: string; action: string; target: string; ok: boolean; error?: string; result?: Record<string, unknown> };
   "expose.step": { service: string; step: string; detail?: string };
@@ -54,7 +55,7 @@ const SHAPES: { [T in EventType]: Record<keyof EventPayloads[T], FieldKind> } = 
   "tunnel.backingOff": { service: "string", delayMs: "number", error: "string" },
   "tunnel.skipped": { service: "string", reason: "string" },
   "tunnel.stopped": { service: "string", reason: "string" },
-  "expose.requested": { service: "string", transport: "string", owner: "string", ports: "array", cluster: "string?" },
+  "expose.requested": { service: "string", transport: "string", strategy: "string?", owner: "string", ports: "array", cluster: "string?" },
   "expose.intent": { service: "string", action: "string", target: "string", original: "object?" },
   "expose.outcome": { service: "string", action: "string", target: "string", ok: "boolean", error: "string?", result: "object?" },
   "expose.step": { service: "string", step: "string", detail: "string?" },

@@ -267,6 +267,19 @@ export function exposeClusterContract(name: string, makeFixture: () => Promise<E
       expect((restored.metadata?.annotations as Record<string, string> | undefined)?.["loc.dev/original-selector"]).toBeUndefined();
     });
 
+    it("finds every Service with uid, selector and annotations, in one namespace or all", async () => {
+      await f.createService(other, "svc-find", { app: `svc-find-${run}` });
+      const read = await cluster.getService(other, "svc-find");
+      const inOther = await cluster.findServices(other);
+      expect(inOther.every((s) => s.metadata?.namespace === other)).toBe(true);
+      const found = inOther.find((s) => s.metadata?.name === "svc-find");
+      expect(found?.metadata).toMatchObject({ uid: read?.metadata?.uid, resourceVersion: expect.any(String) });
+      expect(found?.spec?.selector).toEqual({ app: `svc-find-${run}` });
+      const everywhere = await cluster.findServices();
+      expect(everywhere.some((s) => s.metadata?.namespace === other && s.metadata.name === "svc-find")).toBe(true);
+      expect(everywhere.some((s) => s.metadata?.namespace === ns)).toBe(true);
+    });
+
     it("finds Secrets by a label selector, identity and labels only, in one namespace or all", async () => {
       const labels = { "loc.dev/find-secret": run };
       const a = await cluster.createSecret(ns, { name: "find-secret-a", labels: { ...labels, tier: "web" }, data: { key: "private" } });

@@ -107,13 +107,13 @@ describe("loc expose through the daemon", () => {
     expect(started.stderr).toContain("loc: shop/web stays exposed in the daemon; stop it with: loc expose --stop shop/web");
     expect(started.code).toBe(0);
     expect(started.stdout.split("\n")).toEqual(
-      expect.arrayContaining(["expose shop/web via fake (map 3000:http)", "  scaling down: Deployment/web 2→0", "    scale Deployment/web 2→0 …", "    scale Deployment/web ok", "  active: 8080→127.0.0.1:3000 through pod " + cluster.pods("shop").find((p) => p.labels["loc.dev/session"])?.name]),
+      expect.arrayContaining(["expose shop/web via fake, strategy scale (map 3000:http)", "  scaling down: Deployment/web 2→0", "    scale Deployment/web 2→0 …", "    scale Deployment/web ok", "  active: 8080→127.0.0.1:3000 through pod " + cluster.pods("shop").find((p) => p.labels["loc.dev/session"])?.name]),
     );
     expect(cluster.workload(WEB)?.replicas).toBe(0);
 
     const list = await loc(["list", "--state-dir", stateDir]);
-    expect(list.stdout).toMatch(/EXPOSED\s+SESSION\s+STATE/);
-    expect(list.stdout).toMatch(/shop\/web\s+[0-9a-f]{8}\s+active\s+-\s+loc-web-[0-9a-f]{8}\s+8080→127\.0\.0\.1:3000\s+Deployment\/web 2→0/);
+    expect(list.stdout).toMatch(/EXPOSED\s+SESSION\s+STRATEGY\s+STATE/);
+    expect(list.stdout).toMatch(/shop\/web\s+[0-9a-f]{8}\s+scale\s+active\s+-\s+loc-web-[0-9a-f]{8}\s+8080→127\.0\.0\.1:3000\s+Deployment\/web 2→0/);
 
     const again = await run(["shop/web", "--transport", "fake"]);
     expect(again.code).toBe(1);

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { LocError } from "../../src/errors.js";
 import { parseMapFlag } from "../../src/expose/ports.js";
 import { resolveExpose } from "../../src/expose/resolve.js";
+import type { ExposeStrategy } from "../../src/expose/strategy.js";
 import { MemoryExposeCluster } from "../../src/kube/memory-expose-cluster.js";
 
 const READ_ONLY = new Set(["namespaceExists", "getService", "listPods", "findPods", "readPod", "readReplicaSet", "readWorkload", "readSecret"]);
@@ -14,8 +15,8 @@ function cluster() {
   return c;
 }
 
-async function refusal(c: MemoryExposeCluster, name = "web", maps: string[] = [], namespace = "shop"): Promise<LocError> {
-  const error = await resolveExpose(c, namespace, name, maps.map(parseMapFlag), "alice.laptop").then(
+async function refusal(c: MemoryExposeCluster, name = "web", maps: string[] = [], namespace = "shop", strategy: ExposeStrategy = "scale"): Promise<LocError> {
+  const error = await resolveExpose(c, namespace, name, maps.map(parseMapFlag), "alice.laptop", strategy).then(
     () => undefined,
     (e: unknown) => e,
   );
@@ -87,7 +88,7 @@ describe("loc expose refuses, changing nothing", () => {
     const c = cluster();
     c.addDeployment("shop", "web", 2, { app: "web" });
     c.addStatefulSet("shop", "web-cache", 1, { app: "web" });
-    const plan = await resolveExpose(c, "shop", "web", [], "alice.laptop");
+    const plan = await resolveExpose(c, "shop", "web", [], "alice.laptop", "scale");
     expect(plan.workloads.map((w) => `${w.ref.kind}/${w.ref.name}=${w.replicas}`)).toEqual(["Deployment/web=2", "StatefulSet/web-cache=1"]);
   });
 });

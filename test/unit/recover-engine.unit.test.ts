@@ -186,7 +186,7 @@ describe("recover() over the cluster twin", () => {
     await crashedSession(w, "createPod", { id: "b1", service: "api", owner: "bob.desktop" });
     const fresh = new MemoryEventStore();
     const input = await inputFromCluster(w.twin, OWNER, undefined, inputFromStore(undefined, OWNER));
-    expect(input.sessions).toEqual([{ id: "s1", service: "shop/web", namespace: "shop", owner: OWNER, workloads: [{ ref: WEB, uid: w.twin.workload(WEB)?.uid, scaledFrom: 2 }], proxies: ["loc-web-s1"] }]);
+    expect(input.sessions).toEqual([{ id: "s1", service: "shop/web", namespace: "shop", owner: OWNER, workloads: [{ ref: WEB, uid: w.twin.workload(WEB)?.uid, scaledFrom: 2 }], services: [], proxies: ["loc-web-s1"] }]);
     const report = await recover({ ...input, staleFiles: [] }, w.deps({ record: (stream, event) => fresh.append(stream, [event], ANY_VERSION) }));
     expect(report).toMatchObject({ source: "cluster", sessions: 1, done: 4, failed: 0 });
     expect(w.twin.workload(WEB)).toMatchObject({ replicas: 2, annotations: {} });

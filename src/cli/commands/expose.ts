@@ -2,6 +2,7 @@ import { converseExpose, type ExposeRequest } from "../../daemon/expose-client.j
 import type { ExposeEnd, ExposeParams } from "../../daemon/expose-api.js";
 import { LocError } from "../../errors.js";
 import { parseMapFlag } from "../../expose/ports.js";
+import { DEFAULT_STRATEGY, parseStrategy } from "../../expose/strategy.js";
 import { formatServiceRef, parseServiceRef } from "../../kube/service-ref.js";
 import { resolveStateDir } from "../../store/state-dir.js";
 import { formatExposeEvent } from "../format-expose.js";
@@ -10,6 +11,7 @@ import type { CliIO } from "../io.js";
 export interface ExposeFlags {
   stateDir?: string;
   transport?: string;
+  strategy?: string;
   map?: string | string[];
   stop?: boolean;
   detach?: boolean;
@@ -33,6 +35,7 @@ export function planExpose(ref: string | undefined, flags: ExposeFlags): ExposeR
   const params: ExposeParams = {
     service,
     transport: String(flags.transport ?? "ssh"),
+    strategy: parseStrategy(String(flags.strategy ?? DEFAULT_STRATEGY)),
     maps,
     ...(flags.image !== undefined ? { image: String(flags.image) } : {}),
     ...(flags.sshUser !== undefined ? { user: String(flags.sshUser) } : {}),

@@ -1,0 +1,131 @@
+/**
+ * The selector strategy's one cluster change: the Service's selector replaced by the session's own
+ * label, so its endpoints become the proxy pod alone while the application's pods keep running.
+ * The original selector is in the intent (the log) and in an annotation (the cluster), and every
+ * write is conditional on the Service's resourceVersion: someone else's edit is never overwritten.
+ */
+import type { ServiceObject } from "../kube/service-model.js";
+import { ANNOTATION_ORIGINAL_SELECTOR, ANNOTATION_OWNER, ANNOTATION_SESSION, LABEL_SESSION } from "./identity.js";
+import { CONFLICT_ATTEMPTS, mutate, statusOf, type MutationScope } from "./mutation.js";
+import type { UndoAction } from "./undo.js";
+
+/** A Service a session retargeted: which object, and its selector before (undefined when unknown). */
+export interface RecordedService {
+  name: string;
+  uid: string;
+  selector?: Record<string, string>;
+}
+
+/** The selector loc gives a retargeted Service: only this session's proxy pod matches it. */
+export function sessionSelector(sessionId: string): Record<string, string> {
+  return { [LABEL_SESSION]: sessionId };
+}
+
+export function serviceTarget(name: string): string {
+  return `Service/${name}`;
+}
+
+/** Same keys and values, whatever the order. */
+export function sameSelector(a: Record<string, string> | undefined, b: Record<string, string> | undefined): boolean {
+  const left = Object.entries(a ?? {});
+  return left.length === Object.keys(b ?? {}).length && left.every(([key, value]) => b?.[key] === value);
+}
+
+/** Sorted keys, so the annotation is the same text for the same selector. */
+export function selectorText(selector: Record<string, string>): string {
+  return JSON.stringify(Object.fromEntries(Object.entries(selector).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))));
+}
+
+/** The annotation back to a selector; undefined when it is missing or not a map of strings. */
+export function parseSelectorText(text: string | undefined): Record<string, string> | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const value: unknown = JSON.parse(text);
+    if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
+    const entries = Object.entries(value);
+    return entries.length > 0 && entries.every(([, v]) => typeof v === "string") ? (value as Record<string, string>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function annotationsOf(service: ServiceObject): Record<string, string> {
+  return { ...(service.metadata?.annotations as Record<string, string> | undefined) };
+}
+
+/** The Service as resolved: identity, version and selector before loc touched it. */
+export interface ResolvedService {
+  name: string;
+  uid: string;
+  resourceVersion: string;
+  selector: Record<string, string>;
+}
+
+/**
+ * Points the Service at the proxy pod. On a conflict it re-reads: a change of metadata only is retried
+ * with the new version; a new selector, another uid or another loc's claim fails the step.
+ */
+export async function retarget(scope: MutationScope, service: ResolvedService): Promise<void> {
+  const to = sessionSelector(scope.sessionId);
+  const claim = { [ANNOTATION_SESSION]: scope.sessionId, [ANNOTATION_OWNER]: scope.owner, [ANNOTATION_ORIGINAL_SELECTOR]: selectorText(service.selector) };
+  const target = serviceTarget(service.name);
+  const original = { uid: service.uid, resourceVersion: service.resourceVersion, selector: service.selector, to };
+  await mutate(scope, "retarget", target, original, async () => {
+    let version = service.resourceVersion;
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await scope.cluster.patchService(scope.namespace, service.name, service.uid, version, { selector: to, annotations: claim });
+      } catch (error) {
+        if (statusOf(error) !== 409 || attempt >= CONFLICT_ATTEMPTS) throw error;
+        const now = await scope.cluster.getService(scope.namespace, service.name);
+        if (!now || now.metadata?.uid !== service.uid) throw new Error(`${target} was deleted or replaced meanwhile`, { cause: error });
+        const holder = annotationsOf(now)[ANNOTATION_SESSION];
+        if (holder) throw new Error(`${target} was taken over meanwhile by loc session ${holder}`, { cause: error });
+        if (!sameSelector(now.spec?.selector, service.selector)) throw new Error(`${target}'s selector was changed meanwhile to ${selectorText(now.spec?.selector ?? {})}`, { cause: error });
+        version = now.metadata.resourceVersion ?? "";
+      }
+    }
+  });
+}
+
+export async function planServiceUndo(scope: MutationScope, recorded: RecordedService): Promise<UndoAction[]> {
+  return decideServiceUndo(recorded, await scope.cluster.getService(scope.namespace, recorded.name), scope);
+}
+
+/**
+ * The original selector back only if the Service is the same object and still selects this session's
+ * proxy; loc's annotations off either way. A selector someone else set meanwhile stays, reported.
+ * Safe when the retarget never happened, or was already undone, or belongs to another session.
+ */
+export function decideServiceUndo(recorded: RecordedService, now: ServiceObject | undefined, scope: Pick<MutationScope, "sessionId" | "owner">): UndoAction[] {
+  const target = serviceTarget(recorded.name);
+  const ours = sessionSelector(scope.sessionId);
+  if (!now || now.metadata?.uid !== recorded.uid) return [{ kind: "leave", target, reason: "was deleted or replaced while exposed" }];
+  const annotations = annotationsOf(now);
+  const selector = now.spec?.selector ?? {};
+  const claimed = annotations[ANNOTATION_SESSION] === scope.sessionId && annotations[ANNOTATION_OWNER] === scope.owner;
+  const pointsHere = sameSelector(selector, ours);
+  // Not claimed and not pointing here: never retargeted, already restored, or another session's.
+  if (!claimed && !pointsHere) return [];
+  const uid = recorded.uid;
+  const resourceVersion = now.metadata.resourceVersion ?? "";
+  const original = recorded.selector ?? parseSelectorText(annotations[ANNOTATION_ORIGINAL_SELECTOR]);
+  if (pointsHere && original) return [{ kind: "restoreSelector", name: recorded.name, uid, resourceVersion, selector: original }];
+  const was = original ? ` (it was ${selectorText(original)})` : "";
+  const reason = pointsHere ? "still selects loc's proxy, but its original selector is unknown" : `had its selector changed to ${selectorText(selector)} by someone else while exposed${was}`;
+  const release: UndoAction[] = claimed ? [{ kind: "releaseService", name: recorded.name, uid, resourceVersion, selector }] : [];
+  return [{ kind: "leave", target, reason }, ...release];
+}
+
+/** Selector back and loc's annotations off in one conditional patch; or only the annotations off. */
+export async function applyServiceUndo(scope: MutationScope, action: Extract<UndoAction, { kind: "restoreSelector" | "releaseService" }>): Promise<void> {
+  const unclaim = { [ANNOTATION_SESSION]: null, [ANNOTATION_OWNER]: null, [ANNOTATION_ORIGINAL_SELECTOR]: null };
+  await mutate(
+    scope,
+    action.kind,
+    serviceTarget(action.name),
+    { uid: action.uid, resourceVersion: action.resourceVersion, to: action.selector },
+    () => scope.cluster.patchService(scope.namespace, action.name, action.uid, action.resourceVersion, { selector: action.selector, annotations: unclaim }),
+    (after) => ({ selector: after.spec?.selector ?? {} }),
+  );
+}
