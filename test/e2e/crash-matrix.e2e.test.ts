@@ -1,6 +1,7 @@
 // The crash matrix: a real `loc daemon` is killed with SIGKILL (the test-only LOC_TEST_KILL_AT hook)
 // right after each intent, between each call and its outcome, and right after each outcome of the
-// expose saga (forward and undo), while active, and during tunnel setup around the hosts write.
+// expose saga (forward and undo) of both strategies, while active, and during tunnel setup around
+// the hosts write.
 // Then `loc recover` runs as a process. After it the cluster, the hosts file and the state dir must
 // be as they were before the daemon started, and a second `loc recover` must find nothing to do.
 import { existsSync, readFileSync } from "node:fs";
@@ -14,12 +15,16 @@ const kubeconfig = inject("kubeconfig");
 let kube: Kube;
 let namespace: string;
 
-/** How the daemon gets to the point: no expose (tunnels only), an expose that fails to connect and undoes, or one that reaches active. */
-type Path = "tunnel" | "forward" | "undo" | "active";
+/**
+ * How the daemon gets to the point: no expose (tunnels only), an expose that fails to connect and
+ * undoes, one that reaches active, or one that reaches active and is then stopped with --stop.
+ */
+type Path = "tunnel" | "forward" | "undo" | "active" | "stop";
 
 interface CrashPoint {
   point: string;
   path: Path;
+  strategy?: "selector";
   /** Recovery actions that must be done for this point (the crash left exactly these behind); "any" where timing decides. */
   undoes: string[] | "any";
 }
@@ -54,7 +59,23 @@ const POINTS: CrashPoint[] = [
   ...around("deleteConfig", "undo", ["deleteConfig", ...AFTER_SCALE], AFTER_SCALE),
   ...around("restoreScale", "undo", AFTER_SCALE, ["removeAnnotations"]),
   ...around("removeAnnotations", "undo", ["removeAnnotations"], []),
+  ...selectorPoints(),
 ];
+
+/** The selector strategy's own order: proxy, then (once connected) the Service; undone in reverse. */
+function selectorPoints(): CrashPoint[] {
+  const proxy = ["deletePod", "deleteConfig"];
+  const all = ["restoreSelector", ...proxy];
+  const points: CrashPoint[] = [
+    { point: "expose.requested", path: "forward", undoes: [] },
+    ...around("createConfig", "forward", [], ["deleteConfig"]),
+    ...around("createPod", "forward", ["deleteConfig"], proxy),
+    ...around("retarget", "active", proxy, all),
+    { point: "expose.active", path: "active", undoes: all },
+    ...around("restoreSelector", "stop", all, proxy),
+  ];
+  return points.map((point) => ({ ...point, strategy: "selector" }));
+}
 
 beforeAll(async () => {
   kube = connect(kubeconfig);
@@ -65,7 +86,7 @@ afterAll(async () => {
   if (namespace) await deleteNamespace(kube, namespace);
 });
 
-async function crashThenRecover({ point, path, undoes }: CrashPoint, index: number): Promise<void> {
+async function crashThenRecover({ point, path, strategy, undoes }: CrashPoint, index: number): Promise<void> {
   const name = `c${index}`;
   const workloads = [{ kind: "Deployment" as const, name }];
   await createDeployment(kube, namespace, name, 2, { labels: { app: name }, ports: [{ name: "http", containerPort: 8080 }] });
@@ -78,13 +99,19 @@ async function crashThenRecover({ point, path, undoes }: CrashPoint, index: numb
   const expose =
     path === "tunnel"
       ? undefined
-      : startExpose([`${namespace}/${name}`, "--detach", "--connect-timeout", path === "undo" ? "2s" : "120s", ...standInArgs()], daemon.stateDir);
+      : startExpose([`${namespace}/${name}`, "--detach", "--strategy", strategy ?? "scale", "--connect-timeout", path === "undo" ? "2s" : "120s", ...standInArgs()], daemon.stateDir);
+  let stop: ReturnType<typeof startExpose> | undefined;
   try {
-    if (path === "active") proxy = await playProxyPod(kube, namespace, name, [8080]);
+    if (path === "active" || path === "stop") proxy = await playProxyPod(kube, namespace, name, [8080]);
+    if (path === "stop") {
+      expect((await expose?.exit)?.code, expose?.output()).toBe(0);
+      stop = startExpose(["--stop", `${namespace}/${name}`], daemon.stateDir);
+    }
     const ended = await Promise.race([daemon.exit, new Promise<undefined>((resolve) => setTimeout(resolve, 90_000, undefined))]);
     expect(ended?.signal, `the daemon should have been killed at ${point}; it printed:\n${daemon.stderr()}\nexpose printed:\n${expose?.output() ?? ""}`).toBe("SIGKILL");
   } finally {
     expose?.child.kill("SIGKILL");
+    stop?.child.kill("SIGKILL");
     await proxy?.stop();
   }
 
@@ -111,6 +138,6 @@ async function crashThenRecover({ point, path, undoes }: CrashPoint, index: numb
 
 describe.concurrent(`crash matrix: SIGKILL at ${POINTS.length} points, then loc recover`, () => {
   POINTS.forEach((crash, index) => {
-    it(`killed at ${crash.point} (${crash.path}): recover restores everything${Array.isArray(crash.undoes) && crash.undoes.length ? ` (${crash.undoes.join(", ")})` : ""}`, () => crashThenRecover(crash, index));
+    it(`killed at ${crash.point} (${crash.strategy ?? "scale"}, ${crash.path}): recover restores everything${Array.isArray(crash.undoes) && crash.undoes.length ? ` (${crash.undoes.join(", ")})` : ""}`, () => crashThenRecover(crash, index));
   });
 });
