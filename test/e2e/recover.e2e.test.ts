@@ -1,12 +1,13 @@
 // loc recover beyond the crash matrix, on the real cluster: the daemon recovers an earlier run
 // before serving, two owners share the cluster and recovery of one never touches the other's
-// expose, and --from-cluster restores from the cluster's own labels after the state dir is gone.
+// expose, and --from-cluster restores from the cluster's own labels after the state dir is gone
+// (a retargeted Service's selector from its annotation, too).
 import { readFileSync, rmSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { connect, createDeployment, createNamespace, createService, deleteNamespace, waitFor, waitForReadyPods, type Kube } from "../cluster/helpers.js";
 import { scratchDir } from "../helpers/temp.js";
 import { startDaemonProcess, USER_HOSTS, type DaemonProcess } from "./fixtures/daemon-process.js";
-import { locState, runRecover, standInArgs, startExpose, type ExposeProcess } from "./fixtures/expose-fixture.js";
+import { locState, playProxyPod, runRecover, standInArgs, startExpose, type ExposeProcess } from "./fixtures/expose-fixture.js";
 
 const kubeconfig = inject("kubeconfig");
 let kube: Kube;
@@ -132,5 +133,26 @@ describe("loc recover on the real cluster", () => {
 
     const again = await runRecover(fresh, kubeconfig, ["--from-cluster"], { LOC_OWNER: "erin" });
     expect(again.report).toMatchObject({ sessions: 0, actions: [] });
+  });
+
+  it("--from-cluster puts a retargeted Service's selector back from its annotation after the state dir was deleted", async () => {
+    const web = await workload("lost-selector");
+    const before = await web.state();
+    const daemon = await daemonFor("lost-selector", "frank", { killAt: "expose.active" });
+    const expose = startExpose([`${namespace}/lost-selector`, "--detach", "--strategy", "selector", "--connect-timeout", "120s", ...standInArgs()], daemon.stateDir);
+    const proxy = await playProxyPod(kube, namespace, "lost-selector", [8080]);
+    try {
+      await killedAt(daemon, expose);
+    } finally {
+      await proxy.stop();
+    }
+    const exposed = await web.state();
+    expect(exposed["Service/lost-selector"]).toMatchObject({ selector: JSON.stringify({ "loc.dev/session": proxy.session }) });
+    rmSync(daemon.stateDir, { recursive: true, force: true });
+
+    const applied = await runRecover(scratchDir("loc-e2e-frank-"), kubeconfig, ["--from-cluster", "--namespace", namespace], { LOC_OWNER: "frank" });
+    expect(applied.code, applied.stderr).toBe(0);
+    expect(applied.report.actions.map((a) => `${a.action} ${a.status}`)).toEqual(["restoreSelector done", "deletePod done", "deleteConfig done"]);
+    expect(await web.state()).toEqual(before);
   });
 });
