@@ -1,10 +1,6 @@
 // Per-session SSH key material for the reverse transport: fresh ed25519 pairs in OpenSSH format
 // (what sshd reads), the public key blob used to pin the host, and its SHA256 fingerprint.
-import { createHash } from "node:crypto";
-import ssh2 from "ssh2";
-
-// ssh2 is CommonJS: Node's ESM loader only offers its default export.
-const { utils } = ssh2;
+import { createHash, generateKeyPairSync, randomBytes } from "node:crypto";
 
 export interface SshKeyPair {
   /** OpenSSH private key text ("-----BEGIN OPENSSH PRIVATE KEY-----"); never log or show it. */
@@ -15,11 +11,39 @@ export interface SshKeyPair {
   blob: Buffer;
 }
 
-/** A fresh ed25519 key pair, generated in memory. */
+/**
+ * A fresh ed25519 key pair, generated in memory by node:crypto and written in OpenSSH's format here.
+ * Not ssh2's `generateKeyPairSync`: it strips leading zero bytes from the public key, so 1 key in 256
+ * comes out 31 bytes long and unreadable (mscdex/ssh2#1390), failing ~1 expose in 128 at random.
+ */
 export function generateEd25519(): SshKeyPair {
-  const pair = utils.generateKeyPairSync("ed25519");
-  const blob = publicKeyBlob(pair.public);
-  return { privateKey: pair.private, publicKey: `ssh-ed25519 ${blob.toString("base64")}`, blob };
+  const jwk = generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" });
+  const publicKey = Buffer.from(jwk.x ?? "", "base64url");
+  const seed = Buffer.from(jwk.d ?? "", "base64url");
+  if (publicKey.length !== 32 || seed.length !== 32) throw new Error("node:crypto returned an ed25519 key of unexpected size");
+  const blob = Buffer.concat([sshString("ssh-ed25519"), sshString(publicKey)]);
+  return { privateKey: openSshPrivateKey(blob, publicKey, seed), publicKey: `ssh-ed25519 ${blob.toString("base64")}`, blob };
+}
+
+/** PROTOCOL.key's "openssh-key-v1" container, unencrypted, one key. */
+function openSshPrivateKey(blob: Buffer, publicKey: Buffer, seed: Buffer): string {
+  const check = randomBytes(4);
+  const secret = Buffer.concat([check, check, sshString("ssh-ed25519"), sshString(publicKey), sshString(Buffer.concat([seed, publicKey])), sshString("")]);
+  // Padded with 1, 2, 3… to the cipher's block size (8 for "none").
+  const padding = Buffer.from(Array.from({ length: (8 - (secret.length % 8)) % 8 }, (_, i) => i + 1));
+  const count = Buffer.alloc(4);
+  count.writeUInt32BE(1);
+  const body = Buffer.concat([Buffer.from("openssh-key-v1\0", "latin1"), sshString("none"), sshString("none"), sshString(""), count, sshString(blob), sshString(Buffer.concat([secret, padding]))]);
+  const lines = body.toString("base64").match(/.{1,70}/g) ?? [];
+  return `-----BEGIN OPENSSH PRIVATE KEY-----\n${lines.join("\n")}\n-----END OPENSSH PRIVATE KEY-----\n`;
+}
+
+/** An SSH wire string: uint32 length, then the bytes. */
+function sshString(value: string | Buffer): Buffer {
+  const bytes = typeof value === "string" ? Buffer.from(value, "utf8") : value;
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(bytes.length);
+  return Buffer.concat([length, bytes]);
 }
 
 /**

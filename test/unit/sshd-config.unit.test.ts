@@ -1,9 +1,14 @@
 // The pure parts of the SSH reverse transport: the proxy's sshd_config, the authorized_keys line,
 // key blobs and fingerprints, and what prepare() hands the proxy pod.
 import { inspect } from "node:util";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import ssh2 from "ssh2";
 import { describe, expect, it } from "vitest";
 import { LocError } from "../../src/errors.js";
-import { blobKeyType, generateEd25519, publicKeyBlob, sha256Fingerprint } from "../../src/transports/ssh-keys.js";
+import { blobKeyType, generateEd25519, publicKeyBlob, sha256Fingerprint, type SshKeyPair } from "../../src/transports/ssh-keys.js";
 import { SshReverseTransport } from "../../src/transports/ssh-reverse.js";
 import { authorizedKeysLine, renderSshdConfig, validatePort, validateSshUser } from "../../src/transports/sshd-config.js";
 import type { ForwardTransport } from "../../src/transports/transport.js";
@@ -101,6 +106,32 @@ describe("session keys", () => {
     const blob = publicKeyBlob("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOEYVNfgq3QOQ7pdh/TAAt6F6xqnZiZPVZMewx+tHE/3 loc-session");
     expect(sha256Fingerprint(blob)).toBe("SHA256:LoZHUEMMFuYbEYfhk+aeIXVfUwr7dFL54BPSVQLP/DE");
     expect(sha256Fingerprint(generateEd25519().blob)).toMatch(/^SHA256:[A-Za-z0-9+/]{43}$/);
+  });
+
+  it("every generated key is readable, also the 1 in 256 whose public key starts with a zero byte (ssh2's own keygen drops it)", () => {
+    // Keys are drawn until a few start with a zero byte (offset 19: after the type string and length).
+    const keys: SshKeyPair[] = [];
+    const leadingZero: SshKeyPair[] = [];
+    while (leadingZero.length < 3 && keys.length < 100_000) {
+      const key = generateEd25519();
+      keys.push(key);
+      if (key.blob[19] === 0) leadingZero.push(key);
+    }
+    expect(leadingZero.length).toBe(3);
+    for (const key of keys) {
+      expect(key.blob.length).toBe(51);
+      const parsed = ssh2.utils.parseKey(key.privateKey);
+      if (parsed instanceof Error) throw parsed;
+      expect(parsed.getPublicSSH().equals(key.blob)).toBe(true);
+      const data = Buffer.from("loc");
+      expect(parsed.verify(data, parsed.sign(data))).toBe(true);
+    }
+    // OpenSSH itself reads the private key and derives the same public key from it.
+    const dir = mkdtempSync(join(tmpdir(), "loc-key-"));
+    const file = join(dir, "key");
+    writeFileSync(file, leadingZero[0]?.privateKey ?? "", { mode: 0o600 });
+    expect(execFileSync("ssh-keygen", ["-y", "-f", file], { encoding: "utf8" }).trim()).toBe(leadingZero[0]?.publicKey);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it("reads key blobs and refuses lines that do not hold the key they name", () => {
