@@ -1,13 +1,15 @@
 // `loc recover` as a model-based property over the cluster twin and one event log: random runs of
 // exposes, stops, daemon crashes (after any recorded event, or mid-call with the answer lost),
-// someone else's scales and recoveries. After every recover the cluster is as it was before any
-// session, except that a workload someone else scaled keeps their replicas; a second recover changes
-// nothing; another owner's live session is never touched. Once from the event log, once from the
-// cluster's labels alone (`--from-cluster` after the state dir was lost).
+// someone else's scales and recoveries, each expose with a random strategy (scale or selector). After
+// every recover the cluster is as it was before any session (every Service with its own selector and
+// no loc annotation), except that a workload someone else scaled keeps their replicas; a second
+// recover changes nothing; another owner's live session (either strategy) is never touched. Once from
+// the event log, once from the cluster's labels alone (`--from-cluster` after the state dir was lost).
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { locAnnotations } from "../../src/expose/undo.js";
 import { ExposeSession, type SessionOutcome } from "../../src/expose/session.js";
+import { EXPOSE_STRATEGIES, type ExposeStrategy } from "../../src/expose/strategy.js";
 import type { ExposeCluster, WorkloadKind, WorkloadRef } from "../../src/kube/expose-cluster.js";
 import { MemoryExposeCluster } from "../../src/kube/memory-expose-cluster.js";
 import { inputFromCluster, inputFromStore } from "../../src/recover/inputs.js";
@@ -21,7 +23,7 @@ import { Mortal } from "../helpers/mortal.js";
 const NS = "shop";
 const OWNER = "me";
 const SERVICES = 3;
-const MUTATIONS = new Set(["patchWorkloadAnnotations", "scaleWorkload", "createSecret", "createPod", "deletePod", "deleteSecret"]);
+const MUTATIONS = new Set(["patchWorkloadAnnotations", "scaleWorkload", "createSecret", "createPod", "deletePod", "deleteSecret", "patchService"]);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const at = <T>(items: readonly T[], i: number): T => items[i] ?? expect.fail(`no item ${i}`);
 
@@ -61,9 +63,9 @@ class Daemon extends Mortal {
 
 type Live = { session: ExposeSession; daemon: Daemon };
 
-function startSession(twin: MemoryExposeCluster, name: string, owner: string, id: string, daemon: Daemon): ExposeSession {
+function startSession(twin: MemoryExposeCluster, name: string, owner: string, id: string, daemon: Daemon, strategy: ExposeStrategy): ExposeSession {
   const session = new ExposeSession(
-    { namespace: NS, name, maps: [], image: "img", user: "abc", runAsUser: 911, sshPort: 2222, readyTimeoutMs: 200, connectTimeoutMs: 200, localHost: "127.0.0.1" },
+    { namespace: NS, name, maps: [], strategy, image: "img", user: "abc", runAsUser: 911, sshPort: 2222, readyTimeoutMs: 200, connectTimeoutMs: 200, localHost: "127.0.0.1" },
     // A short resetAfterMs: a dead session's pending timers then end soon instead of outliving the run.
     { cluster: daemon.cluster(twin), transport: new FakeReverseTransport(), owner, record: daemon.record, pollMs: 1, backoff: { baseMs: 1, capMs: 2, resetAfterMs: 20 }, sessionId: id },
   );
@@ -92,6 +94,8 @@ class World {
   readonly store = new MemoryEventStore();
   readonly refs: WorkloadRef[] = [];
   readonly uids: string[] = [];
+  /** The uid of each Service svc<i> (and of "other", last): a recover must never touch a replaced one. */
+  readonly serviceUids: string[] = [];
   /** Replicas each workload must have after a recover: the original, or someone else's last scale. */
   readonly expected: number[] = [];
   readonly live = new Map<number, Live>();
@@ -99,17 +103,18 @@ class World {
   readonly crashedSince = new Set<number>();
   /** Workloads someone else scaled since the last recover (the only ones recover may leave). */
   readonly foreignSince = new Set<number>();
-  other!: { session: ExposeSession; ref: WorkloadRef; uid: string };
+  other!: { session: ExposeSession; ref: WorkloadRef; uid: string; strategy: ExposeStrategy };
   private ids = 0;
 
   constructor(readonly source: Source) {}
 
-  static async create(specs: Spec[], source: Source): Promise<World> {
+  static async create(specs: Spec[], source: Source, otherStrategy: ExposeStrategy): Promise<World> {
     const world = new World(source);
     const { twin } = world;
     twin.addNamespace(NS);
     const add = (name: string, { kind, replicas }: Spec) => {
-      twin.addService({ metadata: { namespace: NS, name }, spec: { selector: { app: name }, ports: [{ port: 80, targetPort: 8080 }] } });
+      const service = twin.addService({ metadata: { namespace: NS, name }, spec: { selector: { app: name }, ports: [{ port: 80, targetPort: 8080 }] } });
+      world.serviceUids.push(service.metadata?.uid ?? "");
       return (kind === "Deployment" ? twin.addDeployment : twin.addStatefulSet).call(twin, NS, name, replicas, { app: name });
     };
     specs.forEach((spec, i) => {
@@ -121,9 +126,9 @@ class World {
     // Another owner's session on a 4th service, recording into the same log: recover must skip it.
     const state = add("other", { kind: "Deployment", replicas: 2 });
     const daemon = new Daemon(world.store);
-    const session = startSession(twin, "other", "other", "other1", daemon);
+    const session = startSession(twin, "other", "other", "other1", daemon, otherStrategy);
     expect(await settle({ session, daemon })).toBe("active");
-    world.other = { session, ref: state.ref, uid: state.uid };
+    world.other = { session, ref: state.ref, uid: state.uid, strategy: otherStrategy };
     return world;
   }
 
@@ -144,11 +149,34 @@ class World {
     expect({ uid: w?.uid, replicas: w?.replicas, loc: locAnnotations(w?.annotations ?? {}) }, `workload ${i}`).toEqual({ uid: at(this.uids, i), replicas: at(this.expected, i), loc: {} });
   }
 
-  /** Nothing of `me` is left; the other owner's session still holds its workload and proxy. */
-  expectRecovered(): void {
-    for (let i = 0; i < SERVICES; i++) this.expectRestored(i);
+  /** Service i (`SERVICES` is "other") as seeded: same object, its own selector, no loc annotation. */
+  async serviceState(i: number) {
+    const name = i < SERVICES ? `svc${i}` : "other";
+    const service = (await this.twin.findServices(NS)).find((s) => s.metadata?.name === name);
+    const annotations = (service?.metadata?.annotations ?? {}) as Record<string, string>;
+    return { uid: service?.metadata?.uid, selector: service?.spec?.selector, loc: locAnnotations(annotations) };
+  }
+
+  async expectServiceRestored(i: number): Promise<void> {
+    expect(await this.serviceState(i), `service ${i}`).toEqual({ uid: at(this.serviceUids, i), selector: { app: i < SERVICES ? `svc${i}` : "other" }, loc: {} });
+  }
+
+  /** Nothing of `me` is left; the other owner's session still holds its workload or Service, and its proxy. */
+  async expectRecovered(): Promise<void> {
+    for (let i = 0; i < SERVICES; i++) {
+      this.expectRestored(i);
+      await this.expectServiceRestored(i);
+    }
     const other = this.twin.workload(this.other.ref);
-    expect({ replicas: other?.replicas, session: other?.annotations["loc.dev/session"] }).toEqual({ replicas: 0, session: this.other.session.id });
+    const id = this.other.session.id;
+    if (this.other.strategy === "scale") {
+      expect({ replicas: other?.replicas, session: other?.annotations["loc.dev/session"] }).toEqual({ replicas: 0, session: id });
+      await this.expectServiceRestored(SERVICES);
+    } else {
+      expect({ uid: other?.uid, replicas: other?.replicas, loc: locAnnotations(other?.annotations ?? {}) }).toEqual({ uid: this.other.uid, replicas: 2, loc: {} });
+      const claimed = { "loc.dev/session": id, "loc.dev/owner": "other", "loc.dev/original-selector": '{"app":"other"}' };
+      expect(await this.serviceState(SERVICES)).toEqual({ uid: at(this.serviceUids, SERVICES), selector: { "loc.dev/session": id }, loc: claimed });
+    }
     const pods = this.twin.pods(NS).filter((p) => p.labels["app.kubernetes.io/managed-by"] === "loc" || p.labels["loc.dev/session"] !== undefined);
     expect(pods.map((p) => p.name)).toEqual([this.other.session.podName]);
     expect(this.twin.secrets(NS).filter((s) => s.labels["loc.dev/session"] !== undefined).map((s) => s.name)).toEqual([this.other.session.podName]);
@@ -160,12 +188,13 @@ type Cmd = fc.AsyncCommand<World, World>;
 class Expose implements Cmd {
   constructor(
     readonly service: number,
+    readonly strategy: ExposeStrategy,
     readonly crash: CrashPoint | undefined,
   ) {}
   check = (m: World) => !m.live.has(this.service);
   async run(m: World): Promise<void> {
     const daemon = new Daemon(m.store, this.crash);
-    const live = { session: startSession(m.twin, `svc${this.service}`, OWNER, m.nextId(), daemon), daemon };
+    const live = { session: startSession(m.twin, `svc${this.service}`, OWNER, m.nextId(), daemon, this.strategy), daemon };
     const result = await settle(live);
     if (result === "active") m.live.set(this.service, live);
     else if (result === "crashed") m.crashedSince.add(this.service);
@@ -175,7 +204,7 @@ class Expose implements Cmd {
       expect(m.crashedSince.has(this.service), "refused without a crashed session").toBe(true);
     }
   }
-  toString = () => `Expose(svc${this.service}${this.crash ? `, crash after ${this.crash.afterEvents}${this.crash.midCall ? " mid-call" : ""}` : ""})`;
+  toString = () => `Expose(svc${this.service}, ${this.strategy}${this.crash ? `, crash after ${this.crash.afterEvents}${this.crash.midCall ? " mid-call" : ""}` : ""})`;
 }
 
 class Stop implements Cmd {
@@ -191,7 +220,10 @@ class Stop implements Cmd {
     expect(m.twin.pods(NS).filter((p) => p.labels["loc.dev/session"] === session.id)).toEqual([]);
     expect(m.twin.secrets(NS).filter((s) => s.labels["loc.dev/session"] === session.id)).toEqual([]);
     // A crashed session may still hold this workload at 0 until recover; otherwise the stop restored it.
-    if (!m.crashedSince.has(this.service)) m.expectRestored(this.service);
+    if (!m.crashedSince.has(this.service)) {
+      m.expectRestored(this.service);
+      await m.expectServiceRestored(this.service);
+    }
   }
   toString = () => `Stop(svc${this.service})`;
 }
@@ -234,7 +266,7 @@ class Recover implements Cmd {
     for (const a of report.actions.filter((x) => x.status === "left")) {
       expect(m.foreignSince.has(m.refs.findIndex((r) => a.target === `${r.kind}/${r.name}`)), `left ${a.target} nobody else touched: ${a.detail}`).toBe(true);
     }
-    m.expectRecovered();
+    await m.expectRecovered();
     if (m.source === "store") expect(inputFromStore(m.store, OWNER).sessions.map((s) => s.id)).toEqual([]);
 
     const calls = m.twin.calls.length;
@@ -250,7 +282,8 @@ class Recover implements Cmd {
 const service = fc.nat({ max: SERVICES - 1 });
 // Up to ~24 events: before the first intent, between intents and outcomes, waiting for Ready, active, and while stopping.
 const crashPoint = fc.oneof(fc.constant(undefined), fc.record({ afterEvents: fc.nat({ max: 24 }), midCall: fc.boolean() }));
-const expose = fc.tuple(service, crashPoint).map(([s, crash]) => new Expose(s, crash));
+const strategy = fc.constantFrom(...EXPOSE_STRATEGIES);
+const expose = fc.tuple(service, strategy, crashPoint).map(([s, how, crash]) => new Expose(s, how, crash));
 const stop = service.map((s) => new Stop(s));
 const foreignScale = fc.tuple(service, fc.integer({ min: 1, max: 4 })).map(([w, r]) => new ForeignScale(w, r));
 // fc.commands picks among its arbitraries uniformly: exposes and stops are listed more than once to come up more often.
@@ -263,8 +296,8 @@ const specs = fc.array(fc.record({ kind: fc.constantFrom<WorkloadKind>("Deployme
 describe("loc recover over random sessions, crashes and foreign edits", () => {
   it.each(["store", "cluster"] as const)("recovering from the %s restores the cluster (foreign scales kept) and is idempotent", async (source) => {
     await fc.assert(
-      fc.asyncProperty(specs, commands, async (specs, cmds) => {
-        const world = await World.create(specs, source);
+      fc.asyncProperty(specs, strategy, commands, async (specs, otherStrategy, cmds) => {
+        const world = await World.create(specs, source, otherStrategy);
         await fc.asyncModelRun(() => ({ model: world, real: world }), cmds);
         // Every run ends recovered: the daemon dies with whatever is live, then recover.
         await new CrashDaemon().run(world);
@@ -273,6 +306,7 @@ describe("loc recover over random sessions, crashes and foreign edits", () => {
         expect(await world.other.session.stop("test over")).toEqual({ state: "stopped" });
         const other = world.twin.workload(world.other.ref);
         expect({ uid: other?.uid, replicas: other?.replicas, loc: locAnnotations(other?.annotations ?? {}) }).toEqual({ uid: world.other.uid, replicas: 2, loc: {} });
+        await world.expectServiceRestored(SERVICES);
         expect(world.twin.pods(NS).filter((p) => p.labels["loc.dev/session"] !== undefined)).toEqual([]);
         expect(world.twin.secrets(NS)).toEqual([]);
       }),

@@ -1,8 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { ExposeSession } from "../../src/expose/session.js";
+import type { ExposeStrategy } from "../../src/expose/strategy.js";
 import { KubeRequestError } from "../../src/kube/cluster-port.js";
 import type { ExposeCluster, WorkloadRef } from "../../src/kube/expose-cluster.js";
 import { MemoryExposeCluster } from "../../src/kube/memory-expose-cluster.js";
+import type { ServiceObject } from "../../src/kube/service-model.js";
 import { inputFromCluster, inputFromStore } from "../../src/recover/inputs.js";
 import { recover, type RecoveryDeps } from "../../src/recover/recover.js";
 import { unfinishedSessions } from "../../src/recover/sessions.js";
@@ -14,7 +16,7 @@ import { Mortal } from "../helpers/mortal.js";
 const OWNER = "alice.laptop";
 const WEB: WorkloadRef = { kind: "Deployment", namespace: "shop", name: "web" };
 const API: WorkloadRef = { kind: "Deployment", namespace: "shop", name: "api" };
-const MUTATING = new Set(["scaleWorkload", "patchWorkloadAnnotations", "createPod", "deletePod", "createSecret", "deleteSecret"]);
+const MUTATING = new Set(["scaleWorkload", "patchWorkloadAnnotations", "createPod", "deletePod", "createSecret", "deleteSecret", "patchService"]);
 
 function world() {
   const twin = new MemoryExposeCluster();
@@ -39,12 +41,12 @@ function world() {
  * of the session hangs and its events are dropped. With `loseAnswer`, `op` takes effect but its
  * outcome is never recorded (the crash came between the call and its outcome).
  */
-async function crashedSession(w: ReturnType<typeof world>, op: keyof ExposeCluster, options: { id?: string; service?: string; owner?: string; clusterUrl?: string; loseAnswer?: boolean } = {}) {
+async function crashedSession(w: ReturnType<typeof world>, op: keyof ExposeCluster, options: { id?: string; service?: string; owner?: string; clusterUrl?: string; loseAnswer?: boolean; strategy?: ExposeStrategy } = {}) {
   const daemon = new Mortal();
   const view = daemon.view(w.twin, { dieAfter: (operation, _args, failed) => operation === op && !failed, loseAnswer: options.loseAnswer });
   const id = options.id ?? "s1";
   const session = new ExposeSession(
-    { namespace: "shop", name: options.service ?? "web", maps: [], image: "img", user: "abc", runAsUser: 911, sshPort: 2222, readyTimeoutMs: 60_000, connectTimeoutMs: 60_000, localHost: "127.0.0.1" },
+    { namespace: "shop", name: options.service ?? "web", maps: [], strategy: options.strategy, image: "img", user: "abc", runAsUser: 911, sshPort: 2222, readyTimeoutMs: 60_000, connectTimeoutMs: 60_000, localHost: "127.0.0.1" },
     {
       cluster: view,
       transport: new FakeReverseTransport(),
@@ -231,5 +233,85 @@ describe("recover() over the cluster twin", () => {
     expect(report.actions.filter((a) => a.session === "a1")).toEqual([]);
     expect(w.twin.workload(WEB)).toMatchObject({ replicas: 2, annotations: {} });
     expect(w.store.read({ types: ["expose.warning"] })).toEqual([]);
+  });
+});
+
+describe("recover() of selector sessions", () => {
+  const SELECTOR = { app: "web" };
+  const service = async (w: ReturnType<typeof world>) => (await w.twin.getService("shop", "web")) ?? expect.fail("no Service web");
+  const loc = (s: ServiceObject) => Object.keys((s.metadata?.annotations ?? {}) as object).filter((k) => k.startsWith("loc.dev/"));
+  const lines = (report: { actions: { action: string; target: string; status: string }[] }) => report.actions.map((a) => `${a.action} ${a.target} ${a.status}`);
+  /** Died with the retarget applied and its outcome lost: the worst moment for a selector session. */
+  const crashedRetargeted = async (w: ReturnType<typeof world>) => {
+    await crashedSession(w, "patchService", { strategy: "selector", loseAnswer: true });
+    expect((await service(w)).spec?.selector).toEqual({ "loc.dev/session": "s1" });
+    expect(types(w.store, "s1").at(-1)).toBe("expose.intent");
+  };
+
+  it("from the log: selector back first, then the proxy; the Deployment is never touched; a second run does nothing", async () => {
+    const w = world();
+    const web = w.twin.workload(WEB);
+    const uid = (await service(w)).metadata?.uid;
+    await crashedRetargeted(w);
+    expect(unfinishedSessions(w.store.read(), OWNER).sessions).toMatchObject([{ id: "s1", workloads: [], services: [{ name: "web", uid, selector: SELECTOR }], proxies: ["loc-web-s1"] }]);
+
+    const report = await w.run();
+    expect(lines(report)).toEqual(["restoreSelector Service/web done", "deletePod Pod/loc-web-s1 done", "deleteConfig Secret/loc-web-s1 done"]);
+    expect(await service(w)).toMatchObject({ metadata: { uid }, spec: { selector: SELECTOR } });
+    expect(loc(await service(w))).toEqual([]);
+    expect([proxies(w.twin), w.twin.secrets("shop")]).toEqual([[], []]);
+    expect(w.twin.workload(WEB)).toEqual(web);
+    expect(types(w.store, "s1").at(-1)).toBe("expose.stopped");
+
+    const calls = w.twin.calls.length;
+    expect(await w.run()).toMatchObject({ sessions: 0, actions: [] });
+    expect(w.twin.calls.length).toBe(calls);
+  });
+
+  it("--from-cluster: finds the retargeted Service by its annotations when the log is gone", async () => {
+    const w = world();
+    const uid = (await service(w)).metadata?.uid;
+    await crashedRetargeted(w);
+    const fresh = new MemoryEventStore();
+    const input = await inputFromCluster(w.twin, OWNER, undefined, inputFromStore(undefined, OWNER));
+    expect(input.sessions).toEqual([{ id: "s1", service: "shop/web", namespace: "shop", owner: OWNER, workloads: [], services: [{ name: "web", uid, selector: SELECTOR }], proxies: ["loc-web-s1"] }]);
+
+    const report = await recover({ ...input, staleFiles: [] }, w.deps({ record: (stream, event) => fresh.append(stream, [event], ANY_VERSION) }));
+    expect(report).toMatchObject({ source: "cluster", done: 3, left: 0, failed: 0 });
+    expect((await service(w)).spec?.selector).toEqual(SELECTOR);
+    expect(loc(await service(w))).toEqual([]);
+    expect((await inputFromCluster(w.twin, OWNER, undefined, inputFromStore(undefined, OWNER))).sessions).toEqual([]);
+  });
+
+  it("a selector someone changed before the recover is left and only released, never overwritten", async () => {
+    const w = world();
+    await crashedRetargeted(w);
+    const now = await service(w);
+    const theirs = { app: "web", track: "canary" };
+    // kubectl edit: the twin merges annotations, so loc's claim stays on.
+    await w.twin.patchService("shop", "web", now.metadata!.uid!, now.metadata!.resourceVersion!, { selector: theirs, annotations: {} });
+    const calls = w.twin.calls.length;
+
+    const report = await w.run();
+    expect(lines(report)).toEqual(["leave Service/web left", "releaseService Service/web done", "deletePod Pod/loc-web-s1 done", "deleteConfig Secret/loc-web-s1 done"]);
+    expect(report.actions[0]?.detail).toMatch(/had its selector changed to \{"app":"web","track":"canary"\} by someone else/);
+    expect((await service(w)).spec?.selector).toEqual(theirs);
+    expect(loc(await service(w))).toEqual([]);
+    expect(mutations(w.twin, calls).filter((c) => c.operation === "patchService").map((c) => (c.args[4] as { selector: unknown }).selector)).toEqual([theirs]);
+    expect(types(w.store, "s1").at(-1)).toBe("expose.stopped");
+
+    const again = w.twin.calls.length;
+    expect(await w.run()).toMatchObject({ sessions: 0, actions: [] });
+    expect(w.twin.calls.length).toBe(again);
+  });
+
+  it("a Service deleted and recreated before the recover is left untouched", async () => {
+    const w = world();
+    await crashedRetargeted(w);
+    const fresh = w.twin.addService({ metadata: { namespace: "shop", name: "web" }, spec: { selector: SELECTOR, ports: [{ port: 80, targetPort: 8080 }] } });
+    const report = await w.run();
+    expect(lines(report)).toEqual(["leave Service/web left", "deletePod Pod/loc-web-s1 done", "deleteConfig Secret/loc-web-s1 done"]);
+    expect(await service(w)).toEqual(fresh);
+    expect(mutations(w.twin).filter((c) => c.operation === "patchService")).toHaveLength(1);
   });
 });
