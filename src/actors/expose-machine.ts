@@ -1,4 +1,4 @@
-import { assign, fromCallback, fromPromise, setup } from "xstate";
+import { assign, enqueueActions, fromCallback, fromPromise, setup } from "xstate";
 import { errorMessage } from "../errors.js";
 import type { ExposePlan } from "../expose/resolve.js";
 import type { RecordedService } from "../expose/selector.js";
@@ -322,12 +322,17 @@ export const exposeMachine = setup({
       },
     },
     compensating: {
-      entry: ["closeTransport", { type: "announce", params: { step: "compensating" } }],
+      entry: { type: "announce", params: { step: "compensating" } },
       initial: "undoing",
       // A second stop while undoing changes nothing: the undo runs to the end either way.
       on: { stop: { actions: "requestStop" } },
       states: {
         undoing: {
+          // The tunnel stays up while the Service still points at the proxy: its clients keep being
+          // served until the selector is back, then the transport closes before the proxy goes.
+          entry: enqueueActions(({ context, enqueue }) => {
+            if (context.undo[context.undo.length - 1]?.kind !== "restoreSelector") enqueue("closeTransport");
+          }),
           always: { guard: "nothingToUndo", target: "#expose.finishing" },
           invoke: {
             src: "undo",

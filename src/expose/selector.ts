@@ -80,6 +80,8 @@ export async function retarget(scope: MutationScope, service: ResolvedService): 
         const now = await scope.cluster.getService(scope.namespace, service.name);
         if (!now || now.metadata?.uid !== service.uid) throw new Error(`${target} was deleted or replaced meanwhile`, { cause: error });
         const holder = annotationsOf(now)[ANNOTATION_SESSION];
+        // A timed-out request that did land: the Service already is this session's.
+        if (holder === scope.sessionId && sameSelector(now.spec?.selector, to)) return now;
         if (holder) throw new Error(`${target} was taken over meanwhile by loc session ${holder}`, { cause: error });
         if (!sameSelector(now.spec?.selector, service.selector)) throw new Error(`${target}'s selector was changed meanwhile to ${selectorText(now.spec?.selector ?? {})}`, { cause: error });
         version = now.metadata.resourceVersion ?? "";
@@ -113,7 +115,9 @@ export function decideServiceUndo(recorded: RecordedService, now: ServiceObject 
   if (pointsHere && original) return [{ kind: "restoreSelector", name: recorded.name, uid, resourceVersion, selector: original }];
   const was = original ? ` (it was ${selectorText(original)})` : "";
   const reason = pointsHere ? "still selects loc's proxy, but its original selector is unknown" : `had its selector changed to ${selectorText(selector)} by someone else while exposed${was}`;
-  const release: UndoAction[] = claimed ? [{ kind: "releaseService", name: recorded.name, uid, resourceVersion, selector }] : [];
+  // Someone else's selector stands, so loc lets go of the Service. A Service still pointing at the
+  // proxy keeps loc's claim: it marks what is broken until someone sets its selector by hand.
+  const release: UndoAction[] = claimed && !pointsHere ? [{ kind: "releaseService", name: recorded.name, uid, resourceVersion, selector }] : [];
   return [{ kind: "leave", target, reason }, ...release];
 }
 

@@ -133,6 +133,32 @@ describe("expose --strategy selector", () => {
     expect(cluster.workload(WEB)).toEqual(web);
   });
 
+  it("the tunnel keeps serving until the selector is back, and closes before the proxy is deleted", async () => {
+    const { transport, events, make } = world();
+    const session = make();
+    const openAt: Record<string, boolean> = {};
+    session.onEvent((event) => {
+      if (event.type === "expose.intent") openAt[event.data.action] = transport.sessions.at(-1)?.closed === false;
+    });
+    session.start();
+    await until(() => session.status().state === "active", "active");
+    expect(await session.stop("done")).toEqual({ state: "stopped" });
+    expect(openAt).toMatchObject({ restoreSelector: true, deletePod: false });
+    expect(events.at(-1)?.type).toBe("expose.stopped");
+  });
+
+  it("a retarget whose request landed but whose answer was a conflict finds its own claim and goes on", async () => {
+    const { cluster, make, outcomes, service } = world();
+    cluster.failNext("patchService", new KubeRequestError("the object has been modified", 409), undefined, "after");
+    const session = make();
+    session.start();
+    await until(() => session.status().state === "active", "active");
+    expect(outcomes()).toContain("retarget ok");
+    expect((await service()).spec?.selector).toEqual({ "loc.dev/session": "s1" });
+    expect(await session.stop("done")).toEqual({ state: "stopped" });
+    expect((await service()).spec?.selector).toEqual(SELECTOR);
+  });
+
   it("a selector someone changed while active is left as they set it, loc's claim released, and the stop still ends cleanly", async () => {
     const { cluster, make, intents, outcomes, warnings, service, proxies } = world();
     const session = make();

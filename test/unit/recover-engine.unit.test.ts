@@ -268,6 +268,19 @@ describe("recover() of selector sessions", () => {
     expect(w.twin.calls.length).toBe(calls);
   });
 
+  it("--from-cluster with an unreadable original selector: nothing guessed, the Service left and still marked as loc's", async () => {
+    const w = world();
+    await crashedRetargeted(w);
+    const now = await service(w);
+    await w.twin.patchService("shop", "web", now.metadata?.uid ?? "", now.metadata?.resourceVersion ?? "", { selector: { "loc.dev/session": "s1" }, annotations: { "loc.dev/original-selector": "{not json" } });
+    const input = await inputFromCluster(w.twin, OWNER, undefined, inputFromStore(undefined, OWNER));
+    const report = await recover({ ...input, staleFiles: [] }, w.deps({ record: () => undefined }));
+    expect(lines(report)).toEqual(["leave Service/web left", "deletePod Pod/loc-web-s1 done", "deleteConfig Secret/loc-web-s1 done"]);
+    expect(report.actions[0]?.detail).toMatch(/original selector is unknown/);
+    expect((await service(w)).spec?.selector).toEqual({ "loc.dev/session": "s1" });
+    expect(loc(await service(w)).sort()).toEqual(["loc.dev/original-selector", "loc.dev/owner", "loc.dev/session"]);
+  });
+
   it("--from-cluster: finds the retargeted Service by its annotations when the log is gone", async () => {
     const w = world();
     const uid = (await service(w)).metadata?.uid;
