@@ -8,9 +8,9 @@ import type { WorkloadState } from "../kube/expose-cluster.js";
 /**
  * One expose session as a saga: resolve → scale each workload down → create the proxy → wait until
  * it is Ready → connect the transport → active. The selector strategy scales nothing: once the
- * transport is up it points the Service at the proxy (retargeting), so traffic never meets a gap. Every mutating step first pushes its undo onto
- * `undo` (before it runs, so a step that fails or whose outcome is unknown is still undone), and any
- * failure or stop runs the stack in reverse. Implementations (cluster calls, transport, recording)
+ * transport is up it points the Service at the proxy (retargeting), so traffic never meets a gap.
+ * Every mutating step first pushes its undo onto `undo` (before it runs, so a step that fails or
+ * whose outcome is unknown is still undone), and any failure or stop runs the stack in reverse. Implementations (cluster calls, transport, recording)
  * are injected with `provide`; timers run on XState's clock (simulated in tests). Live handles (the
  * SSH session) stay outside the context: only plain, persistable data lives here.
  */
