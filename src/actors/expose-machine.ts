@@ -1,7 +1,7 @@
 import { assign, enqueueActions, fromCallback, fromPromise, setup } from "xstate";
 import { errorMessage } from "../errors.js";
 import type { ExposePlan } from "../expose/resolve.js";
-import type { RecordedService } from "../expose/selector.js";
+import { serviceTarget, type RecordedService } from "../expose/selector.js";
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from "../kube/backoff.js";
 import type { WorkloadState } from "../kube/expose-cluster.js";
 
@@ -22,7 +22,7 @@ export function describeUndoStep(step: UndoStep | undefined, podName: string): s
     case "restoreWorkload":
       return `restore ${step.workload.ref.kind}/${step.workload.ref.name}`;
     case "restoreSelector":
-      return `restore Service/${step.service.name}'s selector`;
+      return `restore ${serviceTarget(step.service.name)}'s selector`;
     default:
       return `delete proxy ${podName}`;
   }
@@ -110,7 +110,7 @@ export const exposeMachine = setup({
       leftovers: ({ context, event }) => {
         const step = context.undo[context.undo.length - 1];
         const what =
-          step?.kind === "restoreWorkload" ? `${step.workload.ref.kind}/${step.workload.ref.name} not restored` : step?.kind === "restoreSelector" ? `Service/${step.service.name}'s selector not restored` : "proxy pod not deleted";
+          step?.kind === "restoreWorkload" ? `${step.workload.ref.kind}/${step.workload.ref.name} not restored` : step?.kind === "restoreSelector" ? `${serviceTarget(step.service.name)}'s selector not restored` : "proxy pod not deleted";
         return [...context.leftovers, `${what}: ${errorMessage((event as { error?: unknown }).error)}`];
       },
     }),

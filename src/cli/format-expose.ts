@@ -1,4 +1,4 @@
-import { selectorText } from "../expose/selector.js";
+import { isSelector, selectorText } from "../expose/selector.js";
 import type { NewEvent } from "../store/events.js";
 
 /** One progress line of `loc expose`, or undefined for events only history needs. */
@@ -41,8 +41,4 @@ function describeChange(original: Record<string, unknown> | undefined): string {
   if (typeof original?.replicas === "number" && typeof original.to === "number") return ` ${original.replicas}→${original.to}`;
   if (isSelector(original?.to)) return ` selector${isSelector(original.selector) ? ` ${selectorText(original.selector)}` : ""} → ${selectorText(original.to)}`;
   return "";
-}
-
-function isSelector(value: unknown): value is Record<string, string> {
-  return typeof value === "object" && value !== null && !Array.isArray(value) && Object.values(value).every((v) => typeof v === "string");
 }

@@ -50,17 +50,34 @@ export const CONFLICT_ATTEMPTS = 5;
  * controller writes its status right after loc's annotation (the generation moved), which is not a
  * reason to give up; someone else's scale or claim is.
  */
-export async function scaleIfUnchanged(scope: MutationScope, ref: WorkloadRef, uid: string, expected: number, replicas: number, resourceVersion: string): Promise<WorkloadState> {
-  let version = resourceVersion;
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      return await scope.cluster.scaleWorkload(ref, replicas, version);
-    } catch (error) {
-      if (statusOf(error) !== 409 || attempt >= CONFLICT_ATTEMPTS) throw error;
+export function scaleIfUnchanged(scope: MutationScope, ref: WorkloadRef, uid: string, expected: number, replicas: number, resourceVersion: string): Promise<WorkloadState> {
+  return retryOnConflict(
+    resourceVersion,
+    (version) => scope.cluster.scaleWorkload(ref, replicas, version),
+    async (error) => {
       const now = await sameWorkload(scope, ref, uid, error);
       if (now.annotations[ANNOTATION_SESSION] !== scope.sessionId) throw new Error(`${workloadTarget(ref)} is no longer claimed by this session`, { cause: error });
       if (now.replicas !== expected) throw new Error(`${workloadTarget(ref)} was scaled to ${now.replicas} by someone else meanwhile`, { cause: error });
-      version = now.resourceVersion;
+      return now.resourceVersion;
+    },
+  );
+}
+
+/**
+ * A write conditional on a resourceVersion, retried after a conflict (up to CONFLICT_ATTEMPTS) only
+ * as far as `recheck` allows: it reads the object again and returns the version to retry with (a
+ * harmless change, e.g. a controller's status write), `{ landed }` when loc's own write had gone
+ * through after all, or throws for a change that is not loc's to override.
+ */
+export async function retryOnConflict<T>(version: string, write: (version: string) => Promise<T>, recheck: (conflict: unknown) => Promise<string | { landed: T }>): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await write(version);
+    } catch (error) {
+      if (statusOf(error) !== 409 || attempt >= CONFLICT_ATTEMPTS) throw error;
+      const next = await recheck(error);
+      if (typeof next !== "string") return next.landed;
+      version = next;
     }
   }
 }

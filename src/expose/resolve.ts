@@ -40,8 +40,8 @@ export async function resolveExpose(cluster: ExposeCluster, namespace: string, n
       "NO_SELECTOR",
     );
   }
-  const claimedBy = annotationsOf(service)[ANNOTATION_SESSION];
-  if (claimedBy) throw alreadyExposed(ref, annotationsOf(service)[ANNOTATION_OWNER], claimedBy, owner);
+  const claim = annotationsOf(service);
+  if (claim[ANNOTATION_SESSION]) throw alreadyExposed(ref, claim[ANNOTATION_OWNER], claim[ANNOTATION_SESSION], owner);
   await refuseIfExposed(cluster, namespace, name, owner);
   const pods = (await cluster.listPods(namespace, selector)).filter((pod) => pod.labels[LABEL_SESSION] === undefined);
   // The selector strategy changes no workload, so it also stands in for bare pods and other controllers.

@@ -6,7 +6,7 @@
  */
 import type { ServiceObject } from "../kube/service-model.js";
 import { ANNOTATION_ORIGINAL_SELECTOR, ANNOTATION_OWNER, ANNOTATION_SESSION, LABEL_SESSION } from "./identity.js";
-import { CONFLICT_ATTEMPTS, mutate, statusOf, type MutationScope } from "./mutation.js";
+import { mutate, retryOnConflict, type MutationScope } from "./mutation.js";
 import type { UndoAction } from "./undo.js";
 
 /** A Service a session retargeted: which object, and its selector before (undefined when unknown). */
@@ -36,14 +36,17 @@ export function selectorText(selector: Record<string, string>): string {
   return JSON.stringify(Object.fromEntries(Object.entries(selector).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))));
 }
 
-/** The annotation back to a selector; undefined when it is missing or not a map of strings. */
+/** A map of strings: what a selector read back from JSON (an annotation, a recorded intent) must be. */
+export function isSelector(value: unknown): value is Record<string, string> {
+  return typeof value === "object" && value !== null && !Array.isArray(value) && Object.values(value).every((v) => typeof v === "string");
+}
+
+/** The annotation back to a selector; undefined when it is missing, empty or not a map of strings. */
 export function parseSelectorText(text: string | undefined): Record<string, string> | undefined {
   if (text === undefined) return undefined;
   try {
     const value: unknown = JSON.parse(text);
-    if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
-    const entries = Object.entries(value);
-    return entries.length > 0 && entries.every(([, v]) => typeof v === "string") ? (value as Record<string, string>) : undefined;
+    return isSelector(value) && Object.keys(value).length > 0 ? value : undefined;
   } catch {
     return undefined;
   }
@@ -70,24 +73,22 @@ export async function retarget(scope: MutationScope, service: ResolvedService): 
   const claim = { [ANNOTATION_SESSION]: scope.sessionId, [ANNOTATION_OWNER]: scope.owner, [ANNOTATION_ORIGINAL_SELECTOR]: selectorText(service.selector) };
   const target = serviceTarget(service.name);
   const original = { uid: service.uid, resourceVersion: service.resourceVersion, selector: service.selector, to };
-  await mutate(scope, "retarget", target, original, async () => {
-    let version = service.resourceVersion;
-    for (let attempt = 1; ; attempt += 1) {
-      try {
-        return await scope.cluster.patchService(scope.namespace, service.name, service.uid, version, { selector: to, annotations: claim });
-      } catch (error) {
-        if (statusOf(error) !== 409 || attempt >= CONFLICT_ATTEMPTS) throw error;
+  await mutate(scope, "retarget", target, original, () =>
+    retryOnConflict(
+      service.resourceVersion,
+      (version) => scope.cluster.patchService(scope.namespace, service.name, service.uid, version, { selector: to, annotations: claim }),
+      async (error) => {
         const now = await scope.cluster.getService(scope.namespace, service.name);
         if (!now || now.metadata?.uid !== service.uid) throw new Error(`${target} was deleted or replaced meanwhile`, { cause: error });
         const holder = annotationsOf(now)[ANNOTATION_SESSION];
         // A timed-out request that did land: the Service already is this session's.
-        if (holder === scope.sessionId && sameSelector(now.spec?.selector, to)) return now;
+        if (holder === scope.sessionId && sameSelector(now.spec?.selector, to)) return { landed: now };
         if (holder) throw new Error(`${target} was taken over meanwhile by loc session ${holder}`, { cause: error });
         if (!sameSelector(now.spec?.selector, service.selector)) throw new Error(`${target}'s selector was changed meanwhile to ${selectorText(now.spec?.selector ?? {})}`, { cause: error });
-        version = now.metadata.resourceVersion ?? "";
-      }
-    }
-  });
+        return now.metadata.resourceVersion ?? "";
+      },
+    ),
+  );
 }
 
 export async function planServiceUndo(scope: MutationScope, recorded: RecordedService): Promise<UndoAction[]> {

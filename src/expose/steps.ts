@@ -3,7 +3,7 @@ import { errorMessage } from "../errors.js";
 import type { WorkloadState } from "../kube/expose-cluster.js";
 import type { ReversePlan } from "../transports/transport.js";
 import { ANNOTATION_ORIGINAL_REPLICAS, ANNOTATION_OWNER, ANNOTATION_SESSION } from "./identity.js";
-import { CONFLICT_ATTEMPTS, mutate, sameWorkload, scaleIfUnchanged, statusOf, workloadTarget, type MutationScope } from "./mutation.js";
+import { mutate, retryOnConflict, sameWorkload, scaleIfUnchanged, workloadTarget, type MutationScope } from "./mutation.js";
 import { proxyLabels, proxyPodManifest } from "./proxy-pod.js";
 import type { ExposePlan } from "./resolve.js";
 import { planServiceUndo } from "./selector.js";
@@ -41,21 +41,19 @@ export async function scaleDown(ctx: StepContext, workload: WorkloadState): Prom
  * The annotation is the claim on the workload: conditional on the resourceVersion, so two loc
  * sessions racing for one workload cannot both win (the loser sees the winner's annotation).
  */
-async function annotateIfFree(ctx: StepContext, workload: WorkloadState): Promise<WorkloadState> {
+function annotateIfFree(ctx: StepContext, workload: WorkloadState): Promise<WorkloadState> {
   const claim = { [ANNOTATION_SESSION]: ctx.sessionId, [ANNOTATION_OWNER]: ctx.owner, [ANNOTATION_ORIGINAL_REPLICAS]: String(workload.replicas) };
-  let version = workload.resourceVersion;
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      return await ctx.cluster.patchWorkloadAnnotations(workload.ref, workload.uid, claim, version);
-    } catch (error) {
-      if (statusOf(error) !== 409 || attempt >= CONFLICT_ATTEMPTS) throw error;
+  return retryOnConflict(
+    workload.resourceVersion,
+    (version) => ctx.cluster.patchWorkloadAnnotations(workload.ref, workload.uid, claim, version),
+    async (error) => {
       const now = await sameWorkload(ctx, workload.ref, workload.uid, error);
       const holder = now.annotations[ANNOTATION_SESSION];
       if (holder) throw new Error(`${workloadTarget(workload.ref)} was claimed meanwhile by loc session ${holder} (owner ${now.annotations[ANNOTATION_OWNER] ?? "unknown"})`, { cause: error });
       if (now.replicas !== workload.replicas) throw new Error(`${workloadTarget(workload.ref)} was scaled to ${now.replicas} by someone else meanwhile`, { cause: error });
-      version = now.resourceVersion;
-    }
-  }
+      return now.resourceVersion;
+    },
+  );
 }
 
 /** The Secret with the transport's files first, then the pod it controls (see proxy-pod.ts). */

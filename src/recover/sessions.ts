@@ -3,7 +3,7 @@
  * `expose:<id>` streams: every intent counts, whether or not its outcome was recorded (a crash
  * between the call and its outcome is exactly the case recovery exists for).
  */
-import type { RecordedService } from "../expose/selector.js";
+import { isSelector, serviceTarget, type RecordedService } from "../expose/selector.js";
 import type { RecordedWorkload } from "../expose/undo.js";
 import type { WorkloadKind } from "../kube/expose-cluster.js";
 import { serviceOf, type StoredEvent } from "../store/events.js";
@@ -90,12 +90,12 @@ function addWorkload(session: RecoverableSession, workload: RecordedWorkload): R
 }
 
 function addService(session: RecoverableSession, target: string, original: Record<string, unknown> | undefined): void {
-  const name = target.startsWith("Service/") ? target.slice("Service/".length) : "";
+  const prefix = serviceTarget("");
+  const name = target.startsWith(prefix) ? target.slice(prefix.length) : "";
   const uid = typeof original?.uid === "string" ? original.uid : "";
   const selector = original?.selector;
   if (!name || !uid || session.services.some((s) => s.name === name && s.uid === uid)) return;
-  const known = typeof selector === "object" && selector !== null && Object.values(selector).every((v) => typeof v === "string");
-  session.services.push({ name, uid, ...(known ? { selector: { ...(selector as Record<string, string>) } } : {}) });
+  session.services.push({ name, uid, ...(isSelector(selector) ? { selector: { ...selector } } : {}) });
 }
 
 function workloadRef(target: string, namespace: string): RecordedWorkload["ref"] | undefined {
