@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { LocError } from "../../src/errors.js";
 import { resolveExpose } from "../../src/expose/resolve.js";
 import { ExposeSession, type ExposeOptions } from "../../src/expose/session.js";
+import { annotationsOf } from "../../src/expose/selector.js";
 import { parseStrategy } from "../../src/expose/strategy.js";
 import { locAnnotations } from "../../src/expose/undo.js";
 import { KubeRequestError } from "../../src/kube/cluster-port.js";
@@ -51,7 +52,6 @@ async function until(check: () => boolean, what: string): Promise<void> {
   }
 }
 
-const annotationsOf = (s: ServiceObject) => (s.metadata?.annotations ?? {}) as Record<string, string>;
 /** The Service minus what any write changes: a restore is judged by everything else. */
 const sansVersion = (s: ServiceObject) => ({ ...s, metadata: { ...s.metadata, resourceVersion: undefined, annotations: annotationsOf(s) } });
 
