@@ -10,6 +10,7 @@ import { requestStatus, watchStatus } from "../../src/daemon/client.js";
 import { serveDaemon } from "../../src/daemon/server.js";
 import { acquireDaemonLock } from "../../src/daemon/single-instance.js";
 import { LocError } from "../../src/errors.js";
+import { runAsNobody } from "../helpers/as-other-user.js";
 import { finished, ROOT } from "../helpers/loc-process.js";
 import { tempDir } from "../helpers/temp.js";
 
@@ -289,9 +290,8 @@ describe("daemon client errors", () => {
     const server = await serve(dir, fakeCore().core);
     // The socket is 0600 and owned by us; as root, ask from a child running as nobody (uid 65534).
     chmodSync(dir, 0o755);
-    const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
-    if (!asNobody.uid) chmodSync(server.path, 0o000);
-    const child = spawnSync(process.execPath, ["--import", "tsx", "test/scripts/request-status.ts", dir], { encoding: "utf8", ...asNobody });
+    if (process.getuid?.() !== 0) chmodSync(server.path, 0o000);
+    const child = runAsNobody(fileURLToPath(new URL("../scripts/request-status.ts", import.meta.url)), [dir]);
     expect(child.stdout.trim(), child.stderr).toMatch(/^DAEMON_PERMISSION .*sudo/);
   });
 });

@@ -2,11 +2,13 @@ import * as fsp from "node:fs/promises";
 import { spawnSync } from "node:child_process";
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { LocError } from "../../src/errors.js";
 import { BLOCK_START } from "../../src/hosts/block.js";
 import { checkWritable, type HostsFs, writeHostsEntries } from "../../src/hosts/hosts-io.js";
 import { lockPathsFor } from "../../src/hosts/lock.js";
+import { runAsNobody } from "../helpers/as-other-user.js";
 import { scratchDir } from "../helpers/temp.js";
 
 const USER = "127.0.0.1 localhost\n# keep me\n";
@@ -127,11 +129,7 @@ describe("writing the hosts file", () => {
     const path = hostsFile(USER, 0o444);
     chmodSync(dirname(path), 0o755);
     // Root ignores permission bits, so as root the check runs in a child as nobody (uid 65534).
-    const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
-    const child = spawnSync(process.execPath, ["--import", "tsx", "test/scripts/check-writable.ts", path], {
-      encoding: "utf8",
-      ...asNobody,
-    });
+    const child = runAsNobody(fileURLToPath(new URL("../scripts/check-writable.ts", import.meta.url)), [path]);
     expect(child.stdout.trim(), child.stderr).toBe("HOSTS_FILE_NOT_WRITABLE");
     expect(readFileSync(path, "utf8")).toBe(USER);
   });
