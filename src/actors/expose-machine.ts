@@ -4,6 +4,7 @@ import type { ExposePlan } from "../expose/resolve.js";
 import { serviceTarget, type RecordedService } from "../expose/selector.js";
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from "../kube/backoff.js";
 import type { WorkloadState } from "../kube/expose-cluster.js";
+import { classifyConnectError, permanentReason } from "../transports/connect-errors.js";
 
 /**
  * One expose session as a saga: resolve → scale each workload down → create the proxy → wait until
@@ -104,6 +105,11 @@ export const exposeMachine = setup({
       const hint = (error as { hint?: unknown } | undefined)?.hint;
       return { error: errorMessage(error), hint: typeof hint === "string" ? hint : undefined };
     }),
+    /** A connect failure no retry can fix: said as such, with the transport's reason. */
+    recordPermanentConnectError: assign(({ event }) => {
+      const error = (event as { error?: unknown }).error;
+      return { error: `could not connect to the proxy pod (${permanentReason(error) ?? "permanent"} failure, not retried): ${errorMessage(error)}` };
+    }),
     /** The error just recorded failed the session, unless a stop already ended it. */
     markFailure: assign({ failure: ({ context }) => context.failure ?? (context.stopReason === undefined ? (context.error ?? "unknown error") : undefined) }),
     noteLeftover: assign({
@@ -147,6 +153,8 @@ export const exposeMachine = setup({
     stoppedCleanly: ({ context }) => context.stopReason !== undefined && context.failure === undefined && context.leftovers.length === 0,
     undoRetriesLeft: ({ context }) => context.undoAttempt + 1 < UNDO_ATTEMPTS,
     podExists: ({ event }) => (event as { output?: unknown }).output === true,
+    /** A refused key, a host key that is not the pinned one, no common protocol, RBAC saying no. */
+    permanentConnectError: ({ event }) => classifyConnectError((event as { error?: unknown }).error) === "permanent",
   },
   delays: {
     readyTimeout: ({ context }) => context.readyTimeoutMs,
@@ -267,7 +275,11 @@ export const exposeMachine = setup({
               { guard: "mustRetarget", target: "#expose.retargeting", actions: "resetAttempts" },
               { target: "#expose.active", actions: "resetAttempts" },
             ],
-            onError: { target: "retrying", actions: "recordError" },
+            onError: [
+              // Every retry would be refused the same way: fail now rather than after the timeout.
+              { guard: "permanentConnectError", target: "#expose.compensating", actions: ["recordError", "recordPermanentConnectError", "markFailure"] },
+              { target: "retrying", actions: "recordError" },
+            ],
           },
         },
         retrying: { entry: "scheduleRetry", after: { retryDelay: "connecting" } },
@@ -293,7 +305,8 @@ export const exposeMachine = setup({
         stop: { target: "compensating", actions: "requestStop" },
       },
     },
-    // After a loss: retry forever with capped backoff; the pod is recreated only if it is gone.
+    // After a loss: retry forever with capped backoff, unless a retry cannot help; the pod is
+    // recreated only if it is gone.
     reconnecting: {
       entry: { type: "announce", params: { step: "reconnecting" } },
       initial: "retrying",
@@ -316,7 +329,14 @@ export const exposeMachine = setup({
             src: "connect",
             input: ({ context }) => ({ pod: context.pod?.name ?? "", plan: context.plan! }),
             onDone: "#expose.active",
-            onError: { target: "retrying", actions: "recordError" },
+            onError: [
+              // The proxy answered once with this session's keys; now it refuses them or shows another
+              // host key: the pod was replaced by something else, or someone is in the middle. Retrying
+              // forever would keep the workload scaled down while nobody serves it, so the session
+              // fails and is undone, naming why.
+              { guard: "permanentConnectError", target: "#expose.compensating", actions: ["recordError", "recordPermanentConnectError", "markFailure"] },
+              { target: "retrying", actions: "recordError" },
+            ],
           },
         },
       },

@@ -1,6 +1,7 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import { Duplex } from "node:stream";
 import WebSocket from "ws";
+import { PermanentConnectError } from "./connect-errors.js";
 import type { ForwardTransport, PodTarget } from "./transport.js";
 
 /** Port-forward's legacy WebSocket subprotocol: the API server proxies it to the kubelet unchanged. */
@@ -88,7 +89,7 @@ export class KubePortForwardTransport implements ForwardTransport {
         ws.once("open", () => (settle(), resolve()));
         ws.once("unexpected-response", (_request, response) => {
           settle();
-          reject(new Error(`port-forward to ${target.namespace}/${target.pod}:${target.port} refused: HTTP ${response.statusCode}`));
+          reject(refusal(`port-forward to ${target.namespace}/${target.pod}:${target.port} refused`, response.statusCode ?? 0));
         });
         stream.once("error", (error) => (settle(), reject(error)));
       });
@@ -98,4 +99,15 @@ export class KubePortForwardTransport implements ForwardTransport {
     }
     return stream;
   }
+}
+
+/**
+ * The API server's answer to the upgrade. 401/403 are the credentials or RBAC saying no, and say it
+ * again on every retry; 404 (the pod not known yet, or being replaced) and 5xx heal by themselves.
+ */
+export function refusal(what: string, status: number): Error {
+  const message = `${what}: HTTP ${status}`;
+  if (status === 401) return new PermanentConnectError(message, "the kubeconfig's credentials were not accepted; log in to the cluster again", "PORT_FORWARD_UNAUTHORIZED", "forbidden");
+  if (status === 403) return new PermanentConnectError(message, "your user may not create pods/portforward in this namespace; ask for that RBAC permission", "PORT_FORWARD_FORBIDDEN", "forbidden");
+  return Object.assign(new Error(message), { status });
 }

@@ -6,6 +6,7 @@ import net from "node:net";
 import type { Duplex } from "node:stream";
 import ssh2, { type AcceptConnection, type ClientChannel, type RejectConnection, type TcpConnectionDetails } from "ssh2";
 import { LocError } from "../errors.js";
+import { permanentReason, PermanentConnectError } from "./connect-errors.js";
 import { generateEd25519, sha256Fingerprint, type SshKeyPair } from "./ssh-keys.js";
 import {
   AUTHORIZED_KEYS_FILE,
@@ -203,6 +204,8 @@ class SshReverseSession implements ReverseSession {
     }
   }
 
+  // A refused forward stays transient: after a loss the old sshd child may still hold the port
+  // until it notices its client is gone, and the next try gets it.
   private forwardIn(remotePort: number): Promise<void> {
     return new Promise((resolve, reject) => {
       const refused = (reason: string) =>
@@ -221,22 +224,36 @@ class SshReverseSession implements ReverseSession {
     });
   }
 
-  /** What a failure before the session was up means to the person running loc. */
+  /**
+   * What a failure before the session was up means to the person running loc, and whether retrying
+   * can help: a wrong host key, a refused key or a broken handshake are met again on every try.
+   */
   private describeFailure(error: Error): Error {
     if (this.presentedFingerprint !== undefined) {
-      return new LocError(
+      return new PermanentConnectError(
         `the host key of proxy pod ${this.where} did not match the pinned one ` +
           `(pinned ${this.pinnedFingerprint}, presented ${this.presentedFingerprint})`,
         "something other than this session's proxy answered; delete the session and expose again",
         "SSH_HOST_KEY_MISMATCH",
+        "host-key",
       );
     }
-    const level = (error as Error & { level?: string }).level;
-    if (level === "client-authentication") {
-      return new LocError(
+    const reason = permanentReason(error);
+    if (reason === "authentication") {
+      return new PermanentConnectError(
         `sshd in proxy pod ${this.where} refused this session's key: ${error.message}`,
         "the proxy pod may belong to another session; delete the session and expose again",
         "SSH_AUTH_FAILED",
+        reason,
+      );
+    }
+    if (reason !== undefined) {
+      return new PermanentConnectError(
+        `SSH handshake with proxy pod ${this.where} failed: ${error.message}`,
+        "the proxy image's sshd and loc share no SSH algorithm or protocol; use the default proxy image",
+        "SSH_PROTOCOL",
+        reason,
+        { cause: error },
       );
     }
     return new Error(`SSH connection to proxy pod ${this.where} failed: ${error.message}`, { cause: error });
