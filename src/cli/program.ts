@@ -9,6 +9,8 @@ import type { CliIO } from "./io.js";
 import { VERSION } from "../version.js";
 
 /** Exit codes: 0 ok, 1 a LocError (the user can fix it), 2 bad usage, 70 a bug. */
+const REQUEST_TIMEOUT_HELP = "Give up on an API request not answered within this long, e.g. 10s, 2m (default: $LOC_REQUEST_TIMEOUT_MS ms, else 30s)";
+
 export const EXIT = { ok: 0, error: 1, usage: 2, bug: 70 } as const;
 
 /**
@@ -46,6 +48,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .option("--hosts-file <path>", "Hosts file to keep loc's block in", { default: "/etc/hosts" })
     .option("--ip-range <cidr>", "Loopback range for Service addresses", { default: DEFAULT_IP_RANGE })
     .example("sudo loc daemon -n shop -n payments")
+    .option("--request-timeout <duration>", REQUEST_TIMEOUT_HELP)
     .action((flags: DaemonFlags) => {
       result = daemonCommand(flags, io);
     });
@@ -104,6 +107,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
       if (cli.options.help || cli.options.version) return EXIT.ok;
       const name = cli.args[0];
       if (name !== undefined) {
+    .option("--request-timeout <duration>", REQUEST_TIMEOUT_HELP)
         throw new LocError(`unknown command "${name}"`, "run loc --help to see the commands", "USAGE");
       }
       cli.outputHelp();

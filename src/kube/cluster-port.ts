@@ -32,6 +32,21 @@ export class KubeRequestError extends Error {
   }
 }
 
+/**
+ * A request the API server did not answer within the request timeout. It has no status code, like
+ * a network failure, and callers treat it as one: transient, retried like a 5xx, never read as a
+ * 404 or 409 (the request may or may not have landed).
+ */
+export class KubeTimeoutError extends KubeRequestError {
+  constructor(
+    message: string,
+    readonly timeoutMs: number,
+  ) {
+    super(message, undefined);
+    this.name = "KubeTimeoutError";
+  }
+}
+
 export interface CollectionRef {
   /** e.g. `/api/v1/services` or `/apis/discovery.k8s.io/v1/namespaces/shop/endpointslices`. */
   path: string;

@@ -10,7 +10,6 @@ import {
   type V1Service,
   type V1StatefulSet,
 } from "@kubernetes/client-node";
-import { errorMessage } from "../errors.js";
 import { KubeRequestError } from "./cluster-port.js";
 import type {
   DeleteResult,
@@ -25,7 +24,10 @@ import type {
   WorkloadRef,
   WorkloadState,
 } from "./expose-cluster.js";
+import { invalidField, toKubeRequestError } from "./kube-request-error.js";
+import { DEFAULT_REQUEST_TIMEOUT_MS } from "./request-timeout.js";
 import type { ServiceObject } from "./service-model.js";
+import { makeTimedApiClient } from "./timed-api-client.js";
 
 /** Container waiting reasons that are just "starting", not a problem worth reporting. */
 const BENIGN_WAITING = new Set(["ContainerCreating", "PodInitializing"]);
@@ -35,9 +37,11 @@ export class KubeExposeCluster implements ExposeCluster {
   private readonly core: CoreV1Api;
   private readonly apps: AppsV1Api;
 
-  constructor(config: KubeConfig) {
-    this.core = config.makeApiClient(CoreV1Api);
-    this.apps = config.makeApiClient(AppsV1Api);
+  /** `timeoutMs` bounds each request: a hung one fails with a KubeTimeoutError, retried like a 5xx. */
+  constructor(config: KubeConfig, options: { timeoutMs?: number } = {}) {
+    const timeoutMs = options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.core = makeTimedApiClient(config, CoreV1Api, timeoutMs);
+    this.apps = makeTimedApiClient(config, AppsV1Api, timeoutMs);
   }
 
   async namespaceExists(namespace: string): Promise<boolean> {
@@ -252,54 +256,6 @@ async function deleted(what: string, request: () => Promise<unknown>): Promise<D
     }
     throw error;
   }
-}
-
-/**
- * A KubeRequestError naming the request and carrying the metav1.Status message. Never the
- * ApiException's own message: it embeds the response headers.
- */
-export function toKubeRequestError(what: string, error: unknown): KubeRequestError {
-  if (error instanceof KubeRequestError) return error;
-  const code = (error as { code?: unknown }).code;
-  if (typeof code === "number") {
-    const message = statusMessage((error as { body?: unknown }).body) ?? httpReason(code);
-    return new KubeRequestError(`${what}: ${message}`, code);
-  }
-  // Network and TLS failures (node-fetch FetchError, system errors): no HTTP status.
-  const message = errorMessage(error);
-  return new KubeRequestError(`${what}: ${message}`, undefined);
-}
-
-interface Status {
-  message?: unknown;
-  details?: { causes?: { field?: unknown }[] };
-}
-
-/** The metav1.Status in an ApiException's body (a JSON string in client-node 1.x), if it is one. */
-function statusOf(body: unknown): Status | undefined {
-  if (typeof body !== "string") return typeof body === "object" && body !== null ? (body as Status) : undefined;
-  try {
-    const parsed: unknown = JSON.parse(body);
-    return typeof parsed === "object" && parsed !== null ? (parsed as Status) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function statusMessage(body: unknown): string | undefined {
-  const message = statusOf(body)?.message;
-  return typeof message === "string" && message ? message : undefined;
-}
-
-/** A 422 Invalid whose causes name `field`. */
-function invalidField(error: unknown, field: string): boolean {
-  const { code, body } = error as { code?: unknown; body?: unknown };
-  return code === 422 && (statusOf(body)?.details?.causes ?? []).some((cause) => cause.field === field);
-}
-
-function httpReason(code: number): string {
-  const reasons: Record<number, string> = { 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict", 422: "Unprocessable Entity", 429: "Too Many Requests" };
-  return `HTTP ${code}${reasons[code] ? ` ${reasons[code]}` : ""}`;
 }
 
 function toOwnerReference(ref: V1OwnerReference): OwnerReference {

@@ -1,18 +1,27 @@
-import { Watch, type KubeConfig } from "@kubernetes/client-node";
-import fetch from "node-fetch";
+import type { KubeConfig } from "@kubernetes/client-node";
+import fetch, { type RequestInit, type Response } from "node-fetch";
+import { createInterface } from "node:readline";
 import { errorMessage } from "../errors.js";
 import { KubeRequestError, type CollectionRef, type KubeObject, type ListResult, type RawWatchEvent, type WatchPort } from "./cluster-port.js";
+import { DEFAULT_REQUEST_TIMEOUT_MS, RequestDeadline, timeoutError } from "./request-timeout.js";
 
 const PAGE_SIZE = 500;
 /** Ask the server to end each watch within this window; the informer resumes from its version. */
 const WATCH_TIMEOUT_SECONDS = 300;
 
-/** List and watch through the API server with the kubeconfig's credentials (client-node). */
+/**
+ * List and watch through the API server with the kubeconfig's credentials. Each list page must be
+ * answered within `timeoutMs`; a watch must send its response headers within it (its stream is
+ * long-lived by design and has no deadline). A miss is a KubeTimeoutError: the informer retries it.
+ */
 export class KubeWatchPort implements WatchPort {
-  private readonly watcher: Watch;
+  private readonly timeoutMs: number;
 
-  constructor(private readonly config: KubeConfig) {
-    this.watcher = new Watch(config);
+  constructor(
+    private readonly config: KubeConfig,
+    options: { timeoutMs?: number } = {},
+  ) {
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   }
 
   async list<T extends KubeObject>(ref: CollectionRef, signal: AbortSignal): Promise<ListResult<T>> {
@@ -20,11 +29,7 @@ export class KubeWatchPort implements WatchPort {
     let resourceVersion = "";
     let continueToken: string | undefined;
     do {
-      const page = await this.get<{ items?: T[]; metadata?: { resourceVersion?: string; continue?: string } }>(
-        ref,
-        { limit: PAGE_SIZE, continue: continueToken },
-        signal,
-      );
+      const page = await this.get<{ items?: T[]; metadata?: { resourceVersion?: string; continue?: string } }>(ref, { limit: PAGE_SIZE, continue: continueToken }, signal);
       items.push(...(page.items ?? []));
       resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
       continueToken = page.metadata?.continue || undefined;
@@ -32,58 +37,89 @@ export class KubeWatchPort implements WatchPort {
     return { items, resourceVersion };
   }
 
-  watch(ref: CollectionRef, resourceVersion: string, onEvent: (event: RawWatchEvent) => void, signal: AbortSignal): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const done = (error: unknown) => {
-        if (!error || signal.aborted) resolve();
-        else reject(toRequestError(error));
-      };
-      this.watcher
-        .watch(
-          ref.path,
-          {
-            resourceVersion,
-            allowWatchBookmarks: true,
-            timeoutSeconds: WATCH_TIMEOUT_SECONDS,
-            labelSelector: ref.labelSelector,
-            fieldSelector: ref.fieldSelector,
-          },
-          (type: string, object: RawWatchEvent["object"]) => onEvent({ type: type as RawWatchEvent["type"], object }),
-          done,
-        )
-        .then((controller) => {
-          if (signal.aborted) controller.abort();
-          else signal.addEventListener("abort", () => controller.abort(), { once: true });
-        }, done);
-    });
+  async watch(ref: CollectionRef, resourceVersion: string, onEvent: (event: RawWatchEvent) => void, signal: AbortSignal): Promise<void> {
+    const query = { watch: "true", resourceVersion, allowWatchBookmarks: "true", timeoutSeconds: WATCH_TIMEOUT_SECONDS };
+    const deadline = new RequestDeadline(this.timeoutMs, signal);
+    const init = await this.config.applyToFetchOptions({});
+    try {
+      const response = await this.send(ref, query, deadline, init);
+      // Headers are in: from here on only the caller's abort (or the server) ends the stream.
+      deadline.stopTimer();
+      keepAlive(init);
+      await readEvents(response, onEvent);
+    } catch (error) {
+      if (signal.aborted) return;
+      throw error;
+    } finally {
+      deadline.dispose();
+    }
   }
 
   private async get<T>(ref: CollectionRef, query: Record<string, string | number | undefined>, signal: AbortSignal): Promise<T> {
+    const deadline = new RequestDeadline(this.timeoutMs, signal);
+    try {
+      const response = await this.send(ref, query, deadline, await this.config.applyToFetchOptions({}));
+      // The body is read under the same deadline as the headers.
+      return (await response.json().catch((error: unknown) => Promise.reject(requestError(error, deadline, "GET", ref.path)))) as T;
+    } finally {
+      deadline.dispose();
+    }
+  }
+
+  /** The GET's response once its headers are in and its status is 200; a KubeRequestError otherwise. */
+  private async send(ref: CollectionRef, query: Record<string, string | number | undefined>, deadline: RequestDeadline, init: RequestInit): Promise<Response> {
     const cluster = this.config.getCurrentCluster();
     if (!cluster) throw new KubeRequestError("the kubeconfig has no current cluster", undefined);
     const url = new URL(cluster.server + ref.path);
     const params = { ...query, labelSelector: ref.labelSelector, fieldSelector: ref.fieldSelector };
     for (const [key, value] of Object.entries(params)) if (value !== undefined) url.searchParams.set(key, String(value));
-    const init = await this.config.applyToFetchOptions({});
-    let response;
+    let response: Response;
     try {
-      response = await fetch(url.toString(), { ...init, method: "GET", signal: signal as never });
+      response = await fetch(url.toString(), { ...init, method: "GET", signal: deadline.signal as never });
     } catch (error) {
-      throw toRequestError(error);
+      throw requestError(error, deadline, "GET", url.toString());
     }
     if (!response.ok) {
       const body = await response.text().catch(() => "");
       throw new KubeRequestError(statusMessage(body) ?? response.statusText, response.status);
     }
-    return (await response.json()) as T;
+    return response;
   }
 }
 
-function toRequestError(error: unknown): KubeRequestError {
+/** One JSON watch event a line, until the stream ends (resolves) or breaks (rejects). */
+function readEvents(response: Response, onEvent: (event: RawWatchEvent) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const body = response.body;
+    body.on("error", (error) => reject(requestError(error)));
+    const lines = createInterface({ input: body, crlfDelay: Infinity });
+    lines.on("error", (error) => reject(requestError(error)));
+    lines.on("line", (line) => {
+      if (!line.trim()) return;
+      let event: RawWatchEvent;
+      try {
+        event = JSON.parse(line) as RawWatchEvent;
+      } catch {
+        return; // Not an event (a proxy's noise): the next line may be.
+      }
+      onEvent({ type: event.type, object: event.object });
+    });
+    lines.on("close", () => resolve());
+  });
+}
+
+/** TCP keep-alive on the watch's socket, as client-node's Watch does: a peer gone silent is noticed. */
+function keepAlive(init: RequestInit): void {
+  const agent = init.agent;
+  if (!agent || typeof agent !== "object" || !("sockets" in agent)) return;
+  for (const socket of Object.values(agent.sockets).flat()) socket?.setKeepAlive(true, 30_000);
+}
+
+function requestError(error: unknown, deadline?: RequestDeadline, method?: string, url?: string): KubeRequestError {
   if (error instanceof KubeRequestError) return error;
+  if (deadline?.expired && method && url) return timeoutError(method, url, deadline.timeoutMs);
   const statusCode = (error as { statusCode?: number }).statusCode;
-  const message = errorMessage(error);
-  return new KubeRequestError(message, statusCode);
+  return new KubeRequestError(errorMessage(error), statusCode);
 }
 
 /** The `message` of a metav1.Status body, if the body is one. */

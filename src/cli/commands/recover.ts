@@ -4,6 +4,7 @@ import { LocError } from "../../errors.js";
 import { ownerId } from "../../expose/identity.js";
 import { KubeExposeCluster } from "../../kube/kube-expose-cluster.js";
 import { loadKubeConfig } from "../../kube/kubeconfig.js";
+import { requestTimeoutMs } from "../../kube/request-timeout.js";
 import { checkNamespaceName } from "../../kube/service-ref.js";
 import { fileHostsCleaner, inputFromCluster, inputFromStore } from "../../recover/inputs.js";
 import { nothingToRecover, recover, type RecoveryReport } from "../../recover/recover.js";
@@ -22,6 +23,7 @@ export interface RecoverFlags {
   json?: boolean;
   kubeconfig?: string;
   context?: string;
+  requestTimeout?: string | number;
 }
 
 /**
@@ -35,6 +37,7 @@ export async function recoverCommand(flags: RecoverFlags, io: CliIO): Promise<nu
   const namespace = flags.namespace === undefined ? undefined : String(flags.namespace);
   if (namespace !== undefined && !flags.fromCluster) throw new LocError("--namespace only narrows --from-cluster", "the event log knows each session's namespace: drop --namespace", "USAGE");
   if (namespace !== undefined) checkNamespaceName(namespace);
+  const timeoutMs = requestTimeoutMs(flags.requestTimeout, io.env);
 
   const print = (report: RecoveryReport) => io.stdout(flags.json ? `${JSON.stringify(report)}\n` : `${formatRecoveryReport(report).join("\n")}\n`);
   const daemon = await inspectDaemonFiles(stateDir);
@@ -56,7 +59,7 @@ export async function recoverCommand(flags: RecoverFlags, io: CliIO): Promise<nu
   }
   const needsCluster = Boolean(flags.fromCluster) || fromStore.sessions.length > 0;
   const kubeConfig = needsCluster ? loadKubeConfig(flags.kubeconfig, flags.context, io.env) : undefined;
-  const cluster = kubeConfig && new KubeExposeCluster(kubeConfig);
+  const cluster = kubeConfig && new KubeExposeCluster(kubeConfig, { timeoutMs });
   const input = flags.fromCluster && cluster ? await inputFromCluster(cluster, owner, namespace, fromStore) : fromStore;
   if (!hasLog && !flags.fromCluster && !flags.json) {
     io.stderr(`loc recover: no event log at ${databasePath(stateDir)}; if it was deleted, loc recover --from-cluster finds this owner's leftovers by their labels\n`);
