@@ -80,7 +80,7 @@ function lex(text: string): Token[] {
 
 const LABEL_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const NAME_RULE = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
+const NAME_RULE = "consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
 
 /** content.IsLabelKey: [DNS-1123 subdomain "/"] name; the reasons it is not one, or []. */
 export function labelKeyProblems(key: string): string[] {
@@ -98,7 +98,7 @@ export function labelKeyProblems(key: string): string[] {
   }
   if (name === "") problems.push("name part must be non-empty");
   else if (name.length > 63) problems.push("name part must be no more than 63 characters");
-  if (!LABEL_NAME.test(name)) problems.push(`name part ${NAME_RULE}`);
+  if (!LABEL_NAME.test(name)) problems.push(`name part must ${NAME_RULE}`);
   return problems;
 }
 
@@ -160,7 +160,7 @@ export function parseLabelSelector(text: string): Requirement[] {
 
   const parseValueSet = (): Token[] => {
     const open = take();
-    if (open.kind !== "(") return unexpected(`"(" after "in" or "notin"`, open);
+    if (open.kind !== "(") return unexpected(`"("`, open);
     const first = peek();
     if (first.kind === ")") {
       index++;
