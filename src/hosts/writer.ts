@@ -16,6 +16,8 @@ export interface HostsFileWriterOptions {
   onWrite?: (outcome: Exclude<WriteOutcome, "unchanged">, entries: HostEntry[]) => void;
   fs?: HostsFs;
   lock?: LockOptions;
+  /** Replaces loc's block; defaults to writing the file here (a privileged helper process may do it instead). */
+  write?: (path: string, entries: HostEntry[]) => Promise<WriteOutcome>;
 }
 
 const timerScheduler: Scheduler = (callback, delayMs) => {
@@ -84,7 +86,8 @@ export class HostsFileWriter {
     if (entries === undefined) return;
     this.pending = undefined;
     try {
-      const outcome = await writeHostsEntries(this.options.path, entries, { fs: this.options.fs, lock: this.options.lock });
+      const { path, fs, lock, write } = this.options;
+      const outcome = await (write ? write(path, entries) : writeHostsEntries(path, entries, { fs, lock }));
       this.written = entriesKey(entries);
       if (outcome === "unchanged") return;
       this.writeCount++;
