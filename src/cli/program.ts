@@ -1,6 +1,7 @@
 import { cac } from "cac";
 import { LocError } from "../errors.js";
 import { daemonCommand, DEFAULT_IP_RANGE, type DaemonFlags } from "./commands/daemon.js";
+import { doctorCommand, type DoctorFlags } from "./commands/doctor.js";
 import { exposeCommand, type ExposeFlags } from "./commands/expose.js";
 import { historyCommand, type HistoryFlags } from "./commands/history.js";
 import { listCommand, type ListFlags } from "./commands/list.js";
@@ -51,6 +52,19 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .option("--request-timeout <duration>", REQUEST_TIMEOUT_HELP)
     .action((flags: DaemonFlags) => {
       result = daemonCommand(flags, io);
+    });
+
+  cli
+    .command("doctor", "Check what loc needs: kubeconfig, API server, RBAC per command, hosts file, state dir, daemon, proxy image")
+    .option("--kubeconfig <path>", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
+    .option("--context <name>", "kubeconfig context (default: the current one)")
+    .option("-n, --namespace <ns>", "Check permissions in this namespace; repeatable (default: all namespaces)", { type: [String] })
+    .option("--hosts-file <path>", "Hosts file the daemon would write", { default: "/etc/hosts" })
+    .option("--image <ref>", "Proxy pod image to check (default: lscr.io/linuxserver/openssh-server:latest)")
+    .option("--json", "Print { ok, checks: [...] } as JSON")
+    .example("loc doctor -n shop")
+    .action((flags: DoctorFlags) => {
+      result = doctorCommand(flags, io);
     });
 
   cli

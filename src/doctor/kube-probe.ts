@@ -1,0 +1,60 @@
+// The real ClusterProbe (client-node). Imported lazily by `loc doctor`, so loc's other commands do
+// not load the Kubernetes client for it.
+import { existsSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { AuthorizationV1Api, type KubeConfig } from "@kubernetes/client-node";
+import fetch from "node-fetch";
+import { LocError } from "../errors.js";
+import { KubeRequestError } from "../kube/cluster-port.js";
+import { loadKubeConfig } from "../kube/kubeconfig.js";
+import type { ClusterProbe, KubeIdentity } from "./cluster-probe.js";
+import type { Permission } from "./permissions.js";
+
+/** Reads the kubeconfig like every loc command, and refuses instead of falling back to a default cluster. */
+export function openKubeProbe(path: string | undefined, context: string | undefined, env: NodeJS.ProcessEnv): ClusterProbe {
+  const source = path ?? env.KUBECONFIG ?? join(env.HOME ?? homedir(), ".kube", "config");
+  // Without a file, client-node would quietly try in-cluster config or http://localhost:8080.
+  if (path === undefined && !env.KUBECONFIG && !existsSync(source)) {
+    throw new LocError(`no kubeconfig at ${source}`, "pass --kubeconfig PATH, or set KUBECONFIG", "NO_KUBECONFIG");
+  }
+  const config = loadKubeConfig(path, context, env);
+  const identity = identityOf(config, source);
+  const authorization = config.makeApiClient(AuthorizationV1Api);
+  return {
+    identity,
+    version: (timeoutMs) => fetchVersion(config, identity.server, timeoutMs),
+    canI: async (permission: Permission, namespace: string) => {
+      const { verb, resource, group, subresource } = permission;
+      const review = await authorization.createSelfSubjectAccessReview({
+        body: { spec: { resourceAttributes: { verb, resource, group, subresource, namespace } } },
+      });
+      return review.status?.allowed === true;
+    },
+  };
+}
+
+function identityOf(config: KubeConfig, source: string): KubeIdentity {
+  const contextName = config.getCurrentContext();
+  const context = config.getContextObject(contextName);
+  if (!contextName || !context) {
+    throw new LocError("the kubeconfig has no current context", "pick one with --context, or kubectl config use-context NAME", "NO_CONTEXT");
+  }
+  const cluster = config.getCurrentCluster();
+  if (!cluster) throw new LocError(`context ${contextName} names no known cluster`, "check it with: kubectl config view", "NO_CLUSTER");
+  return { source, context: contextName, cluster: cluster.name, server: cluster.server, user: config.getCurrentUser()?.name ?? "(none)" };
+}
+
+async function fetchVersion(config: KubeConfig, server: string, timeoutMs: number): Promise<string> {
+  const init = await config.applyToFetchOptions({});
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  try {
+    const response = await fetch(`${server.replace(/\/$/, "")}/version`, { ...init, method: "GET", signal: controller.signal as never });
+    if (!response.ok) throw new KubeRequestError(`GET /version: ${response.status} ${response.statusText}`, response.status);
+    const body = (await response.json()) as { gitVersion?: unknown };
+    return typeof body.gitVersion === "string" ? body.gitVersion : "unknown version";
+  } finally {
+    clearTimeout(timer);
+  }
+}
