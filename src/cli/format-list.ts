@@ -27,7 +27,13 @@ export function formatAge(ms: number): string {
 
 /** One line about the daemon itself, so an empty or surprising table is explained by its scope. */
 export function formatDaemonLine(status: DaemonStatus, now: number): string {
-  return `daemon pid ${status.pid}, up ${formatAge(now - status.startedAt)}, watching ${status.scope}, hosts file ${status.hostsFile}`;
+  const cluster = status.cluster ? `, cluster ${status.cluster.server} ${clusterWord(status.cluster)}` : "";
+  return `daemon pid ${status.pid}, up ${formatAge(now - status.startedAt)}, watching ${status.scope}, hosts file ${status.hostsFile}${cluster}`;
+}
+
+function clusterWord(cluster: NonNullable<DaemonStatus["cluster"]>): string {
+  if (cluster.state !== "failing") return cluster.state;
+  return cluster.problem === "other" ? "failing" : cluster.problem;
 }
 
 /** Tunnels and skipped services as one table, sorted by namespace then name; empty cells show `-`. */
@@ -50,6 +56,14 @@ export function formatListTable(status: DaemonStatus, now: number): string[] {
 
 /** Watch trouble as warning lines; the daemon keeps retrying, so the table may be stale meanwhile. */
 export function formatWatchProblems(status: DaemonStatus, now: number): string[] {
+  const cluster = status.cluster;
+  if (cluster?.state === "failing") {
+    // One line for the cluster says it all; a line per failing watch would repeat it.
+    const retry = Math.max(0, cluster.nextRetryAt - now);
+    return [
+      `loc: ${cluster.problem === "unreachable" ? `cannot reach ${cluster.server}` : `${cluster.server} ${clusterWord(cluster)}`}: ${cluster.message} (since ${formatAge(now - cluster.since)} ago, next retry in ${formatAge(retry)}; the list may be out of date)`,
+    ];
+  }
   return status.watchProblems.map(
     (p) => `loc: watch of ${p.resource} failing: ${p.message} (for ${formatAge(now - p.since)}; the daemon keeps retrying, the list may be out of date)`,
   );

@@ -1,3 +1,4 @@
+import type { ClusterStatus } from "./cluster-health.js";
 import type { ExposeStatus } from "../expose/session.js";
 import type { ExposeMessage, ExposeParams, ExposeService } from "./expose-api.js";
 import type { TunnelStatus } from "./tunnel-unit.js";
@@ -16,6 +17,8 @@ export interface DaemonStatus {
   watchProblems: { resource: string; message: string; since: number }[];
   /** Services sent to this machine (`loc expose`). */
   exposes: ExposeStatus[];
+  /** The API connection: connecting, reachable, or failing since when and retried when. */
+  cluster?: ClusterStatus;
 }
 
 /** What the daemon's core offers to its socket server. */

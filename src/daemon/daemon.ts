@@ -1,3 +1,4 @@
+import type { LocError } from "../errors.js";
 import { combineLatest, filter, map, merge, scan, type Observable, type Subscription } from "rxjs";
 import type { HostEntry } from "../hosts/host-entry.js";
 import { namesForService, podNames, shortNameOwners } from "../hosts/names.js";
@@ -10,6 +11,7 @@ import type { ForwardTransport } from "../transports/transport.js";
 import type { DaemonCore, DaemonStatus } from "./api.js";
 import type { ExposeManager } from "./expose-manager.js";
 import { safeRecorder, type Recorder } from "./record.js";
+import { ClusterHealth, SILENCE_WARNING_MS, type ClusterIdentity } from "./cluster-health.js";
 import { IpAllocator, type LoopbackRange } from "./ip-allocator.js";
 import { loopbackAliasesFor, type LoopbackAliases } from "./loopback-aliases.js";
 import { collections, describeScope, inScope, type WatchScope } from "./scope.js";
@@ -38,6 +40,9 @@ export interface DaemonConfig {
   log?: (line: string) => void;
   /** Sessions of `loc expose`; stopped (and undone) first when the daemon stops. */
   exposes?: ExposeManager;
+  /** Which cluster this is, for what the daemon says about it. */
+  cluster?: ClusterIdentity;
+  now?: () => number;
 }
 
 interface Desired {
@@ -65,15 +70,25 @@ export class Daemon implements DaemonCore {
   private running: Promise<void> | undefined;
   private readonly startedAt = Date.now();
   private firstPass: (() => void) | undefined;
+  private failStart: ((error: LocError) => void) | undefined;
+  private silenceTimer: NodeJS.Timeout | undefined;
   private readonly record: Recorder;
+  private readonly health: ClusterHealth;
   /** Resolves once the first full list has been reconciled (every tunnel listening). */
   readonly ready: Promise<void>;
+  /**
+   * Resolves (never rejects) with the reason the daemon cannot work at all, found before it first
+   * served: a selector the server refuses, credentials it rejects, no permission to list.
+   */
+  readonly fatal: Promise<LocError>;
 
   constructor(private readonly config: DaemonConfig) {
     this.allocator = new IpAllocator(config.ipRange);
     this.loopback = config.loopback ?? loopbackAliasesFor(process.platform);
     this.ready = new Promise((resolve) => (this.firstPass = resolve));
+    this.fatal = new Promise((resolve) => (this.failStart = resolve));
     this.record = safeRecorder(config.store, config.log);
+    this.health = new ClusterHealth(config.cluster ?? { server: "the API server" }, config.log ?? (() => undefined), config.now);
     config.exposes?.onChange(() => this.notify());
   }
 
@@ -82,6 +97,8 @@ export class Daemon implements DaemonCore {
       if (event.known && event.type === "address.assigned") this.allocator.restore(event.data.service, event.data.ip);
     }
     this.record("daemon", { type: "daemon.started", data: { pid: process.pid, version: this.config.version, scope: describeScope(this.config.scope), hostsFile: this.config.hostsFile } });
+    this.silenceTimer = setTimeout(() => this.health.silent(), SILENCE_WARNING_MS);
+    this.silenceTimer.unref();
     const { services, slices } = collections(this.config.scope);
     this.subscription = combineLatest([this.watch<ServiceObject>(services, "services"), this.watch<EndpointSliceObject>(slices, "endpointslices")]).subscribe(
       (state) => {
@@ -97,6 +114,7 @@ export class Daemon implements DaemonCore {
 
   async stop(reason: string): Promise<void> {
     await this.config.exposes?.stopAll(reason);
+    clearTimeout(this.silenceTimer);
     this.subscription?.unsubscribe();
     await this.running;
     await Promise.all(
@@ -119,6 +137,7 @@ export class Daemon implements DaemonCore {
       tunnels: [...this.units.values()].map((unit) => unit.status()),
       skipped: [...this.skipped.values()],
       watchProblems: [...this.problems.values()],
+      cluster: this.health.status(),
       exposes: this.config.exposes?.statuses() ?? [],
     };
   }
@@ -132,12 +151,14 @@ export class Daemon implements DaemonCore {
   private watch<T extends KubeObject>(refs: CollectionRef[], kind: string): Observable<Objects<T>> {
     const streams = refs.map((ref) =>
       informer<T>({ port: this.config.watchPort, ref, resource: ref.path, backoff: this.config.backoff }).pipe(
-        map((event) => ({ ref: ref.path, event })),
+        map((event) => {
+          this.observeHealth(event, kind, ref);
+          return { ref: ref.path, event };
+        }),
       ),
     );
     return merge(...streams).pipe(
       scan((byRef, { ref, event }) => {
-        this.observeHealth(event, kind);
         if ("objects" in event) byRef.set(ref, event.objects);
         return byRef;
       }, new Map<string, Objects<T>>()),
@@ -147,16 +168,25 @@ export class Daemon implements DaemonCore {
     );
   }
 
-  private observeHealth(event: InformerEvent<unknown>, kind: string): void {
+  private observeHealth(event: InformerEvent<unknown>, kind: string, ref: CollectionRef): void {
     if (event.type === "failed") {
-      const since = this.problems.get(event.resource)?.since ?? Date.now();
-      this.problems.set(event.resource, { resource: kind, message: event.message, since });
       this.record("daemon", { type: "watch.failed", data: { resource: event.resource, message: event.message, retryInMs: event.retryInMs } });
+      const where = /\/namespaces\/([^/]+)\//.exec(ref.path)?.[1];
+      const fatal = this.health.failed({ ...event, resource: where ? `${kind} in ${where}` : kind, path: ref.path, labelSelector: ref.labelSelector });
+      if (fatal) {
+        clearTimeout(this.silenceTimer);
+        this.failStart?.(fatal);
+        return;
+      }
+      const since = this.problems.get(ref.path)?.since ?? Date.now();
+      this.problems.set(ref.path, { resource: kind, message: event.message, since });
       this.notify();
     } else if (event.type === "relisting") {
       this.record("daemon", { type: "watch.relisted", data: { resource: event.resource, reason: event.reason } });
     } else if (event.type === "synced") {
-      for (const [key, problem] of this.problems) if (problem.resource === kind) this.problems.delete(key);
+      this.problems.delete(ref.path);
+      if (this.problems.size === 0) this.health.synced();
+      this.notify();
     }
   }
 

@@ -2,7 +2,7 @@ import * as fsp from "node:fs/promises";
 import { constants } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { basename, dirname, join } from "node:path";
-import { errorCode, LocError } from "../errors.js";
+import { errorCode, errorMessage, LocError } from "../errors.js";
 import { parseHostsFile, renderHostsFile } from "./block.js";
 import type { HostEntry } from "./host-entry.js";
 import { type LockOptions, withFileLock } from "./lock.js";
@@ -15,6 +15,7 @@ export type WriteOutcome = "unchanged" | "atomic" | "in-place";
 // latin1 maps every byte to one char and back, so bytes that aren't UTF-8 survive untouched.
 const ENCODING = "latin1";
 const NOT_PERMITTED = new Set(["EACCES", "EPERM", "EROFS"]);
+const NO_TEMP_FILE = new Set([...NOT_PERMITTED, "ENOENT", "ENOTDIR", "EINVAL"]);
 // rename(2) over a bind-mounted file (containers' /etc/hosts) or across mounts fails with these.
 const RENAME_IMPOSSIBLE = new Set(["EBUSY", "EXDEV", "EPERM", "EACCES"]);
 const NOT_WRITABLE_HINT = "run loc daemon with sudo, or pass --hosts-file PATH";
@@ -35,6 +36,15 @@ export async function checkWritable(path: string, fs: HostsFs = fsp): Promise<vo
 }
 
 /**
+ * Proves at start-up that loc can write `path` by writing it: the block removed (a dead run's stale
+ * block goes too), the rest byte for byte, forced even when nothing changes. access(W_OK) cannot
+ * prove it: root passes access() on files no one can write (/proc, read-only bind mounts).
+ */
+export async function proveWritable(path: string, fs: HostsFs = fsp): Promise<void> {
+  await writeHostsEntries(path, [], { fs, force: true });
+}
+
+/**
  * Puts `entries` into loc's block of the hosts file (none removes it). Under loc's lock it re-reads the
  * file, so edits other programs made since the last write are kept, and writes nothing when the text
  * would not change.
@@ -42,7 +52,7 @@ export async function checkWritable(path: string, fs: HostsFs = fsp): Promise<vo
 export async function writeHostsEntries(
   path: string,
   entries: readonly HostEntry[],
-  options: { fs?: HostsFs; lock?: LockOptions } = {},
+  options: { fs?: HostsFs; lock?: LockOptions; force?: boolean } = {},
 ): Promise<WriteOutcome> {
   const fs = options.fs ?? fsp;
   try {
@@ -53,7 +63,7 @@ export async function writeHostsEntries(
       async () => {
         const original = await fs.readFile(target, ENCODING);
         const next = renderHostsFile(parseHostsFile(original), entries);
-        if (next === original) return "unchanged";
+        if (next === original && !options.force) return "unchanged";
         return replaceFile(target, Buffer.from(next, ENCODING), fs);
       },
       options.lock,
@@ -75,7 +85,10 @@ async function replaceFile(target: string, content: Buffer, fs: HostsFs): Promis
   try {
     handle = await fs.open(temp, "wx", 0o600);
   } catch (error) {
-    if (!NOT_PERMITTED.has(errorCode(error))) throw error;
+    // No temp file beside it (read-only or special directory, e.g. /proc): the in-place write
+    // below either works or fails with the errno that matters for the file itself. A full disk is
+    // not such a case: writing in place then could leave a half-written file.
+    if (!NO_TEMP_FILE.has(errorCode(error))) throw error;
     await writeInPlace(target, content, fs);
     return "in-place";
   }
@@ -140,5 +153,7 @@ export function asLocError(error: unknown, path: string): unknown {
   if (code === "EISDIR") {
     return new LocError(`the hosts file ${path} is not a regular file`, "pass --hosts-file PATH naming a file", "HOSTS_FILE_NOT_A_FILE");
   }
+  // Any other errno (EIO, EINVAL, ENOSPC…): said with its code, never mislabelled as missing.
+  if (code !== "") return new LocError(`cannot write the hosts file ${path}: ${errorMessage(error)}`, "check the file and its filesystem, or pass --hosts-file PATH", "HOSTS_FILE_WRITE_FAILED");
   return error;
 }

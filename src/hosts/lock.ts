@@ -35,7 +35,8 @@ export function lockPathsFor(target: string): [string, string] {
   return [`${target}.loc.lock`, join(tmpdir(), `loc-hosts-${digest}.lock`)];
 }
 
-const DIR_NOT_WRITABLE = new Set(["EACCES", "EPERM", "EROFS"]);
+// ENOENT/ENOTDIR: a directory where files cannot be created at all (e.g. /proc).
+const DIR_NOT_WRITABLE = new Set(["EACCES", "EPERM", "EROFS", "ENOENT", "ENOTDIR"]);
 
 async function acquire(target: string, options: LockOptions): Promise<string> {
   const { timeoutMs = 5000, retryMs = 20 } = options;

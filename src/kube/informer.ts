@@ -1,5 +1,6 @@
 import { Observable, ReplaySubject, share } from "rxjs";
 import { errorMessage } from "../errors.js";
+import { classifyApiError, type ApiProblem } from "./api-errors.js";
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from "./backoff.js";
 import { KubeRequestError, objectKey, type CollectionRef, type KubeObject, type RawWatchEvent, type WatchPort } from "./cluster-port.js";
 
@@ -11,7 +12,7 @@ export type InformerEvent<T> =
   | { type: "upserted"; key: string; object: T; objects: Snapshot<T> }
   | { type: "deleted"; key: string; object: T; objects: Snapshot<T> }
   | { type: "relisting"; resource: string; reason: string }
-  | { type: "failed"; resource: string; message: string; retryInMs: number };
+  | { type: "failed"; resource: string; message: string; retryInMs: number; problem: ApiProblem };
 
 export interface InformerOptions {
   port: WatchPort;
@@ -27,10 +28,16 @@ export interface InformerOptions {
 /** A watch that ends this fast without delivering anything is treated as a failure, not a timeout. */
 const MIN_HEALTHY_WATCH_MS = 1_000;
 
+/** A backoff sleep that leaves nothing behind: the abort listener goes when the timer fires. */
 const realSleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
   });
 
 class WatchEnded extends Error {
@@ -122,8 +129,12 @@ async function runInformer<T extends KubeObject>(options: InformerOptions, emit:
         continue;
       }
       if (now() - started >= policy.resetAfterMs) attempt = 0;
+      // After a failure the next try lists again: a fresh list is the proof the server answers (so
+      // the daemon can say so at once instead of when the next object changes), and it catches up
+      // on whatever the broken watch missed.
+      resourceVersion = undefined;
       const retryInMs = backoffDelay(attempt++, policy, options.random);
-      emit({ type: "failed", resource, message: describe(error), retryInMs });
+      emit({ type: "failed", resource, message: describe(error), retryInMs, problem: classifyApiError(error) });
       await sleep(retryInMs, signal);
     }
   }

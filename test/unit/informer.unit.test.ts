@@ -65,13 +65,16 @@ describe("informer (list+watch as an Observable)", () => {
   });
 
   it("relists on 410 Gone, whether the watch is refused or sends an ERROR event", async () => {
+    const clock = { now: 0 };
     const cluster = new MemoryCluster();
-    const { events } = start(cluster);
+    const { events } = start(cluster, clock);
     await vi.waitFor(() => expect(cluster.openWatches).toBe(1));
     cluster.sendError(PATH, 410, "too old resource version");
     await vi.waitFor(() => expect(cluster.calls.list).toBe(2));
-    // While the watch is down (same tick), history moves on and is compacted past our version.
-    cluster.endWatches(new KubeRequestError("connection reset", undefined));
+    // The server ends the watch (its timeout); while it is down (same tick), history moves on and
+    // is compacted past our version, so resuming is refused with 410.
+    clock.now += 5 * 60_000;
+    cluster.endWatches();
     cluster.upsert(PATH, svc("a", "one"));
     cluster.compact();
     await vi.waitFor(() => expect(cluster.calls.list).toBe(3));
@@ -91,11 +94,24 @@ describe("informer (list+watch as an Observable)", () => {
     expect(delays).toEqual([500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
     const failures = events.filter((e) => e.type === "failed");
     expect(failures).toHaveLength(9);
-    expect(failures[0]).toEqual({ type: "failed", resource: "services", message: "Service Unavailable (HTTP 503)", retryInMs: 500 });
+    expect(failures[0]).toEqual({ type: "failed", resource: "services", message: "Service Unavailable (HTTP 503)", retryInMs: 500, problem: "other" });
     clock.now += 61_000;
     cluster.endWatches(new KubeRequestError("connection reset", undefined));
     await vi.waitFor(() => expect(delays).toHaveLength(10));
     expect(delays.at(-1)).toBe(500);
+  });
+
+  it("lists again after a failed watch, so recovery shows as a fresh snapshot at once", async () => {
+    const cluster = new MemoryCluster();
+    cluster.upsert(PATH, svc("shop", "web"));
+    const { events } = start(cluster);
+    await vi.waitFor(() => expect(cluster.openWatches).toBe(1));
+    cluster.endWatches(new KubeRequestError("connect ECONNREFUSED 127.0.0.1:6443", undefined));
+    await vi.waitFor(() => expect(cluster.calls.list).toBe(2));
+    await vi.waitFor(() => expect(cluster.openWatches).toBe(1));
+    expect(events.map((e) => e.type)).toEqual(["synced", "failed", "synced"]);
+    expect(events[1]).toMatchObject({ type: "failed", problem: "unreachable" });
+    expect(keys(events[2])).toEqual(["shop/web"]);
   });
 
   it("shares one list and one watch between subscribers; a late subscriber gets the current snapshot", async () => {

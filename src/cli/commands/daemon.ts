@@ -7,11 +7,12 @@ import type { WatchScope } from "../../daemon/scope.js";
 import { serveDaemon } from "../../daemon/server.js";
 import { acquireDaemonLock } from "../../daemon/single-instance.js";
 import { LocError } from "../../errors.js";
-import { checkWritable } from "../../hosts/hosts-io.js";
+import { proveWritable } from "../../hosts/hosts-io.js";
 import { HostsFileWriter } from "../../hosts/writer.js";
 import { ownerId } from "../../expose/identity.js";
 import { KubeExposeCluster } from "../../kube/kube-expose-cluster.js";
 import { loadKubeConfig } from "../../kube/kubeconfig.js";
+import { parseLabelSelector } from "../../kube/label-selector.js";
 import { KubeWatchPort } from "../../kube/kube-watch-port.js";
 import { checkNamespaceName } from "../../kube/service-ref.js";
 import { KILL_SWITCH_ENV, withKillSwitch } from "../../daemon/kill-switch.js";
@@ -44,7 +45,11 @@ export function planScope(flags: DaemonFlags): WatchScope {
   for (const ns of [...namespaces, ...(explicitExcludes ?? [])]) checkNamespaceName(ns);
   // kube-system is skipped by default, unless asked for by name.
   const excludeNamespaces = explicitExcludes ?? (namespaces.includes("kube-system") ? [] : ["kube-system"]);
-  return { namespaces, excludeNamespaces, labelSelector: flags.selector === undefined ? undefined : String(flags.selector) };
+  const labelSelector = flags.selector === undefined ? undefined : String(flags.selector);
+  // The server's own grammar, checked here: a selector it would refuse must not start a daemon that
+  // then serves nothing forever.
+  if (labelSelector !== undefined) parseLabelSelector(labelSelector);
+  return { namespaces, excludeNamespaces, labelSelector };
 }
 
 export async function daemonCommand(flags: DaemonFlags, io: CliIO): Promise<number> {
@@ -55,7 +60,7 @@ export async function daemonCommand(flags: DaemonFlags, io: CliIO): Promise<numb
     throw new LocError(`--cluster-domain "${clusterDomain}" is not a domain`, "e.g. cluster.local", "BAD_FLAG");
   }
   const hostsFile = String(flags.hostsFile ?? "/etc/hosts");
-  await checkWritable(hostsFile);
+  await proveWritable(hostsFile);
   const kubeConfig = loadKubeConfig(flags.kubeconfig, flags.context, io.env);
   const transports = defaultTransports(kubeConfig);
   const transport = transports.get("forward", DEFAULT_FORWARD_TRANSPORT);
@@ -84,7 +89,9 @@ export async function daemonCommand(flags: DaemonFlags, io: CliIO): Promise<numb
       owner,
       record: safeRecorder(store, log),
     });
+    const identity = { server: clusterUrl ?? "the API server", context: kubeConfig.getCurrentContext() || undefined, user: kubeConfig.getCurrentUser()?.name };
     const daemon = new Daemon({
+      cluster: identity,
       watchPort: new KubeWatchPort(kubeConfig),
       transport,
       store,
@@ -98,18 +105,23 @@ export async function daemonCommand(flags: DaemonFlags, io: CliIO): Promise<numb
       log,
       exposes,
     });
-    daemon.start();
     const server = await serveDaemon(daemon, stateDir);
-    log(`loc daemon ${VERSION}: cluster ${kubeConfig.getCurrentCluster()?.server}, ${daemon.status().scope}; hosts file ${hostsFile}; socket ${server.path}`);
-    await Promise.race([daemon.ready, aborted(io.signal)]);
-    if (!io.signal.aborted) log(`loc daemon: ready, ${daemon.status().tunnels.length} tunnels listening`);
-    await aborted(io.signal);
-    log("loc daemon: shutting down");
+    log(`loc daemon ${VERSION}: cluster ${identity.server}, context ${identity.context ?? "-"}, user ${identity.user ?? "-"}; ${daemon.status().scope}; hosts file ${hostsFile}; socket ${server.path}`);
+    daemon.start();
+    const stopped = aborted(io.signal).then(() => "aborted" as const);
+    let ending = await Promise.race([daemon.ready.then(() => "ready" as const), daemon.fatal, stopped]);
+    if (ending === "ready") {
+      log(`loc daemon: ready, ${daemon.status().tunnels.length} tunnels listening`);
+      ending = await Promise.race([stopped, daemon.fatal]);
+    }
+    const fatal = ending instanceof LocError ? ending : undefined;
+    log(fatal ? "loc daemon: cannot serve; shutting down" : "loc daemon: shutting down");
     // Exposes first, while their commands are still connected to hear the undo.
     await exposes.stopAll("daemon shut down");
     await server.close();
-    await daemon.stop("daemon shut down (signal)");
+    await daemon.stop(fatal ? `cannot serve: ${fatal.message}` : "daemon shut down (signal)");
     store.close();
+    if (fatal) throw fatal;
     return 0;
   } finally {
     lock.release();
