@@ -36,6 +36,12 @@ const PERMANENT_SSH_LEVELS: Record<string, PermanentReason> = {
   protocol: "protocol",
 };
 
+/**
+ * ssh2 tags a peer that hung up before sending its SSH banner as a protocol error, but it is the
+ * network's: a port-forward whose pod port is not listening yet ends exactly so. Pinned by a test.
+ */
+export const SSH2_LOST_BEFORE_HANDSHAKE = "Connection lost before handshake";
+
 /** How deep a chain of `cause`s is followed: wrappers are few, and a cycle must not hang. */
 const MAX_CAUSE_DEPTH = 8;
 
@@ -44,8 +50,8 @@ export function permanentReason(error: unknown): PermanentReason | undefined {
   let current: unknown = error;
   for (let depth = 0; depth < MAX_CAUSE_DEPTH && typeof current === "object" && current !== null; depth++) {
     if (current instanceof PermanentConnectError) return current.reason;
-    const level = (current as { level?: unknown }).level;
-    if (typeof level === "string" && Object.hasOwn(PERMANENT_SSH_LEVELS, level)) return PERMANENT_SSH_LEVELS[level];
+    const { level, message } = current as { level?: unknown; message?: unknown };
+    if (typeof level === "string" && Object.hasOwn(PERMANENT_SSH_LEVELS, level) && message !== SSH2_LOST_BEFORE_HANDSHAKE) return PERMANENT_SSH_LEVELS[level];
     current = (current as { cause?: unknown }).cause;
   }
   return undefined;

@@ -3,12 +3,13 @@
 // retried as before. The real sshd cases are in test/e2e/ssh-connect-errors.e2e.test.ts.
 import { KubeConfig } from "@kubernetes/client-node";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import net, { type AddressInfo } from "node:net";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { ExposeSession, type ExposeOptions } from "../../src/expose/session.js";
 import { MemoryExposeCluster } from "../../src/kube/memory-expose-cluster.js";
 import { classifyConnectError, PermanentConnectError, permanentReason } from "../../src/transports/connect-errors.js";
 import { KubePortForwardTransport } from "../../src/transports/kube-port-forward.js";
+import { SshReverseTransport } from "../../src/transports/ssh-reverse.js";
 import type { ReversePlan } from "../../src/transports/transport.js";
 import { FakeReverseTransport } from "../helpers/fake-reverse.js";
 
@@ -27,6 +28,7 @@ const TRANSIENT = {
   ECONNRESET: systemError("ECONNRESET"),
   "handshake timeout": ssh2Error("Timed out while waiting for handshake", "client-timeout"),
   "socket error": ssh2Error("read ECONNRESET", "client-socket"),
+  "peer hung up before the SSH banner": ssh2Error("Connection lost before handshake", "protocol"),
   "API server 503": Object.assign(new Error("port-forward to shop/loc-web-s1:2222 refused: HTTP 503"), { status: 503 }),
 };
 
@@ -75,6 +77,42 @@ describe("port-forward refusals by HTTP status", () => {
     const error = await openAgainst(status);
     expect((error as Error).message).toMatch(status === "closed" ? /ECONNREFUSED/ : new RegExp(`refused: HTTP ${status}$`));
     expect(classifyConnectError(error)).toBe("transient");
+  });
+});
+
+describe("the SSH transport's own failures, against a peer that is not sshd", () => {
+  /** Connects the real SSH transport to a loopback server that does `serve` to each connection. */
+  async function connectTo(serve: (socket: net.Socket) => void): Promise<Error> {
+    const sockets = new Set<net.Socket>();
+    const server = net.createServer((socket) => (sockets.add(socket), socket.on("error", () => undefined), serve(socket)));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    onTestFinished(() => new Promise<void>((resolve) => (sockets.forEach((socket) => socket.destroy()), server.close(() => resolve()))));
+    const port = (server.address() as AddressInfo).port;
+    const forward = {
+      kind: "forward" as const,
+      name: "loopback",
+      open: () => new Promise<net.Socket>((resolve, reject) => net.connect({ host: "127.0.0.1", port }, function (this: net.Socket) { resolve(this); }).once("error", reject)),
+    };
+    const plan = new SshReverseTransport(forward, { readyTimeoutMs: 5_000 }).prepare({ user: "loc", port: 2222 });
+    return plan.connect({ namespace: "shop", pod: "loc-web-s1" }, []).then(
+      async (session) => (await session.close(), new Error("connected")),
+      (error: Error) => error,
+    );
+  }
+
+  // ssh2 calls this a protocol error; it is what a pod port that is not listening yet looks like.
+  it("a peer that hangs up before its banner is transient", async () => {
+    const error = await connectTo((socket) => socket.destroy());
+    expect(error.message).toBe("SSH connection to proxy pod shop/loc-web-s1 failed: Connection lost before handshake");
+    expect(classifyConnectError(error)).toBe("transient");
+  });
+
+  it("a peer that breaks the SSH handshake is a permanent protocol failure", async () => {
+    // A banner, then a packet (length 12, padding 4) of message type 99 where KEXINIT belongs.
+    const packet = Buffer.from([0, 0, 0, 12, 4, 99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    const error = await connectTo((socket) => socket.write(Buffer.concat([Buffer.from("SSH-2.0-NotReallySsh\r\n"), packet])));
+    expect(error).toBeInstanceOf(PermanentConnectError);
+    expect(error).toMatchObject({ reason: "protocol", code: "SSH_PROTOCOL", message: expect.stringMatching(/^SSH handshake with proxy pod shop\/loc-web-s1 failed: /) });
   });
 });
 
