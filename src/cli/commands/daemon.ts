@@ -34,6 +34,8 @@ export interface DaemonFlags {
   clusterDomain?: string;
   hostsFile?: string;
   ipRange?: string;
+  /** `--request-timeout`: see requestTimeoutMs in src/kube/request-timeout.ts. */
+  requestTimeout?: string | number;
 }
 
 export const DEFAULT_IP_RANGE = "127.1.0.0/16";
