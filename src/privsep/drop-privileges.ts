@@ -1,7 +1,7 @@
 // Who typed `sudo loc daemon`, and becoming that user for everything but the hosts helper.
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { errorCode, LocError } from "../errors.js";
+import { errorCode, errorMessage, LocError } from "../errors.js";
 
 export interface InvokingUser {
   name: string;
@@ -80,9 +80,13 @@ export function dropPrivileges(user: InvokingUser, env: NodeJS.ProcessEnv = proc
   if (!initgroups || !process.setgid || !process.setuid || !process.getuid) {
     throw new LocError("cannot drop privileges on this platform", "run loc daemon without sudo", "PRIVSEP_UNSUPPORTED");
   }
-  initgroups.call(process, user.name, user.gid);
-  process.setgid(user.gid);
-  process.setuid(user.uid);
+  try {
+    initgroups.call(process, user.name, user.gid);
+    process.setgid(user.gid);
+    process.setuid(user.uid);
+  } catch (error) {
+    throw new LocError(`cannot become ${user.name} (${errorCode(error) || errorMessage(error)})`, "only root can act as another user: start loc daemon with sudo", "PRIVSEP_FAILED");
+  }
   if (process.getuid() !== user.uid || process.geteuid?.() !== user.uid || process.getgid?.() !== user.gid || process.getegid?.() !== user.gid) {
     throw new LocError(`could not become ${user.name} (uid ${user.uid}, gid ${user.gid})`, HINT, "PRIVSEP_FAILED");
   }
