@@ -174,7 +174,9 @@ export class Daemon implements DaemonCore {
       const where = /\/namespaces\/([^/]+)\//.exec(ref.path)?.[1];
       const fatal = this.health.failed({ ...event, resource: where ? `${kind} in ${where}` : kind, path: ref.path, labelSelector: ref.labelSelector });
       if (fatal) {
+        // Nothing more to watch: retrying cannot fix it, and a later success must not look ready.
         clearTimeout(this.silenceTimer);
+        queueMicrotask(() => this.subscription?.unsubscribe());
         this.failStart?.(fatal);
         return;
       }

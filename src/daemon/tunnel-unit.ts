@@ -176,8 +176,15 @@ export class TunnelUnit {
     const endpoint = this.endpoints.find((e) => e.pod === pod);
     const port = endpoint && Object.values(endpoint.podPorts)[0];
     if (port === undefined) throw new Error(`pod ${pod} has no port for this service`);
-    const timeout = AbortSignal.timeout(PROBE_TIMEOUT_MS);
-    const stream = await this.deps.transport.open({ namespace: this.spec.namespace, pod, port }, AbortSignal.any([signal, timeout]));
-    stream.destroy();
+    // A timer cleared with the attempt, not AbortSignal.timeout: a pod that fails fast would
+    // otherwise leave one pending 10 s timer per retry.
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(), PROBE_TIMEOUT_MS);
+    try {
+      const stream = await this.deps.transport.open({ namespace: this.spec.namespace, pod, port }, AbortSignal.any([signal, timeout.signal]));
+      stream.destroy();
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }

@@ -40,8 +40,8 @@ export class KubeWatchPort implements WatchPort {
   async watch(ref: CollectionRef, resourceVersion: string, onEvent: (event: RawWatchEvent) => void, signal: AbortSignal): Promise<void> {
     const query = { watch: "true", resourceVersion, allowWatchBookmarks: "true", timeoutSeconds: WATCH_TIMEOUT_SECONDS };
     const deadline = new RequestDeadline(this.timeoutMs, signal);
-    const init = await this.config.applyToFetchOptions({});
     try {
+      const init = await this.credentials();
       const response = await this.send(ref, query, deadline, init);
       // Headers are in: from here on only the caller's abort (or the server) ends the stream.
       deadline.stopTimer();
@@ -55,10 +55,23 @@ export class KubeWatchPort implements WatchPort {
     }
   }
 
+  /**
+   * The request options with credentials; an exec plugin or auth provider that fails (an expired
+   * cloud login) is marked as such, so the daemon says "cannot get credentials", not "cannot reach".
+   */
+  private async credentials(): Promise<RequestInit> {
+    try {
+      return await this.config.applyToFetchOptions({});
+    } catch (error) {
+      const message = errorMessage(error).trim().split("\n")[0] || "the credential plugin failed without a message";
+      throw Object.assign(new KubeRequestError(message, undefined), { problem: "credentials" });
+    }
+  }
+
   private async get<T>(ref: CollectionRef, query: Record<string, string | number | undefined>, signal: AbortSignal): Promise<T> {
     const deadline = new RequestDeadline(this.timeoutMs, signal);
     try {
-      const response = await this.send(ref, query, deadline, await this.config.applyToFetchOptions({}));
+      const response = await this.send(ref, query, deadline, await this.credentials());
       // The body is read under the same deadline as the headers.
       return (await response.json().catch((error: unknown) => Promise.reject(requestError(error, deadline, "GET", ref.path)))) as T;
     } finally {

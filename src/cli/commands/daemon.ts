@@ -13,6 +13,7 @@ import { ownerId } from "../../expose/identity.js";
 import { KubeExposeCluster } from "../../kube/kube-expose-cluster.js";
 import { loadKubeConfig } from "../../kube/kubeconfig.js";
 import { parseLabelSelector } from "../../kube/label-selector.js";
+import { requestTimeoutMs } from "../../kube/request-timeout.js";
 import { KubeWatchPort } from "../../kube/kube-watch-port.js";
 import { checkNamespaceName } from "../../kube/service-ref.js";
 import { KILL_SWITCH_ENV, withKillSwitch } from "../../daemon/kill-switch.js";
@@ -61,6 +62,7 @@ export async function daemonCommand(flags: DaemonFlags, io: CliIO): Promise<numb
   if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(clusterDomain)) {
     throw new LocError(`--cluster-domain "${clusterDomain}" is not a domain`, "e.g. cluster.local", "BAD_FLAG");
   }
+  const timeoutMs = requestTimeoutMs(flags.requestTimeout, io.env);
   const hostsFile = String(flags.hostsFile ?? "/etc/hosts");
   await proveWritable(hostsFile);
   const kubeConfig = loadKubeConfig(flags.kubeconfig, flags.context, io.env);
@@ -73,7 +75,7 @@ export async function daemonCommand(flags: DaemonFlags, io: CliIO): Promise<numb
     const opened = openStateStore(stateDir, "write", io.env);
     const log = (line: string) => io.stderr(`${line}\n`);
     const owner = ownerId(io.env);
-    const cluster = new KubeExposeCluster(kubeConfig);
+    const cluster = new KubeExposeCluster(kubeConfig, { timeoutMs });
     const clusterUrl = kubeConfig.getCurrentCluster()?.server;
     // Before serving: whatever an earlier run of this state dir left unfinished is undone first.
     await recoverBeforeServing({ store: opened, owner, cluster, clusterUrl, log });
@@ -94,7 +96,7 @@ export async function daemonCommand(flags: DaemonFlags, io: CliIO): Promise<numb
     const identity = { server: clusterUrl ?? "the API server", context: kubeConfig.getCurrentContext() || undefined, user: kubeConfig.getCurrentUser()?.name };
     const daemon = new Daemon({
       cluster: identity,
-      watchPort: new KubeWatchPort(kubeConfig),
+      watchPort: new KubeWatchPort(kubeConfig, { timeoutMs }),
       transport,
       store,
       hosts,
