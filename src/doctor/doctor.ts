@@ -36,7 +36,7 @@ export async function runDoctor(inputs: DoctorInputs, deps: DoctorDeps): Promise
   results.push(
     await guarded("hosts file", () => checkHostsFile(inputs.hostsFile, deps.system)),
     await guarded("state dir", () => checkStateDir(inputs.stateDir, deps.system)),
-    await guarded("daemon", () => checkSocket(inputs.stateDir, deps.system, deps.now)),
+    await guarded("socket", () => checkSocket(inputs.stateDir, deps.system, deps.now)),
     checkImage(inputs.image, inputs.imageIsDefault),
   );
   return results;

@@ -60,7 +60,7 @@ async function ownershipProblem(path: string, info: { uid: number; mode: number 
 
 /** Is a daemon answering on the socket, and whose is it? */
 export async function checkSocket(stateDir: string, system: LocalSystem, now: () => number = Date.now): Promise<CheckResult> {
-  const name = "daemon";
+  const name = "socket";
   let path: string;
   try {
     path = daemonSocketPath(stateDir);
@@ -75,7 +75,7 @@ export async function checkSocket(stateDir: string, system: LocalSystem, now: ()
     const status = await system.daemonStatus(stateDir);
     const tunnels = `${status.tunnels.length} tunnel${status.tunnels.length === 1 ? "" : "s"}`;
     const exposes = `${status.exposes.length} expose${status.exposes.length === 1 ? "" : "s"}`;
-    return pass(name, `running as ${owner} (pid ${status.pid}, since ${new Date(status.startedAt).toISOString()}, up ${upFor(now() - status.startedAt)}), ${tunnels}, ${exposes}`);
+    return pass(name, `daemon running as ${owner} (pid ${status.pid}, since ${new Date(status.startedAt).toISOString()}, up ${upFor(now() - status.startedAt)}), ${tunnels}, ${exposes}`);
   } catch (error) {
     if (!(error instanceof LocError)) return fail(name, `cannot ask the daemon at ${path}: ${errorMessage(error)}`, START_HINT);
     if (error.code === "DAEMON_NOT_RUNNING") return fail(name, `no loc daemon is running (a stale socket of ${owner} at ${path})`, START_HINT);

@@ -92,7 +92,7 @@ describe("loc doctor with the real kubeconfig loader and client", () => {
     expect(api.asked).toHaveLength(2 * (5 + 18));
     expect(api.asked).toContainEqual({ verb: "create", resource: "pods", group: "", subresource: "portforward", namespace: "shop" });
     expect(api.asked).toContainEqual({ verb: "watch", resource: "endpointslices", group: "discovery.k8s.io", namespace: "pay" });
-    expect(stdout).toContain(`✗ daemon: no loc daemon is running (no socket at ${join(dir, "state", "daemon.sock")})`);
+    expect(stdout).toContain(`✗ socket: no loc daemon is running (no socket at ${join(dir, "state", "daemon.sock")})`);
     expect(stdout).not.toContain(TOKEN);
     expect(code).toBe(1);
   });

@@ -78,7 +78,7 @@ describe("loc doctor: all well", () => {
       "✓ expose: has the 18 permissions it needs in all namespaces",
       "✓ hosts file: /etc/hosts is writable",
       `✓ state dir: ${STATE} (owner me, mode 0700)`,
-      "✓ daemon: running as me (pid 4242, since 2025-06-01T10:30:00.000Z, up 1h30m), 3 tunnels, 0 exposes",
+      "✓ socket: daemon running as me (pid 4242, since 2025-06-01T10:30:00.000Z, up 1h30m), 3 tunnels, 0 exposes",
       "✓ proxy image: lscr.io/linuxserver/openssh-server:latest (default; --image replaces it)",
     ]);
     expect(code).toBe(0);
@@ -89,7 +89,7 @@ describe("loc doctor: all well", () => {
     const report = JSON.parse(stdout) as { ok: boolean; checks: { name: string; ok: boolean | string; detail: string; hint?: string }[] };
     expect(code).toBe(0);
     expect(report.ok).toBe(true);
-    expect(report.checks.map((c) => c.name)).toEqual(["kubeconfig", "api server", "daemon", "expose", "hosts file", "state dir", "daemon", "proxy image"]);
+    expect(report.checks.map((c) => c.name)).toEqual(["kubeconfig", "api server", "daemon", "expose", "hosts file", "state dir", "socket", "proxy image"]);
     for (const check of report.checks) {
       expect(check).toEqual({ name: expect.any(String), ok: true, detail: expect.any(String) });
     }
@@ -204,11 +204,11 @@ describe("loc doctor: the local checks", () => {
   it("with the daemon down it says so: no socket, or a stale one", async () => {
     const noSocket = fakeSystem({ files: { [`${STATE}/daemon.sock`]: undefined } });
     const down = await doctor({}, { system: noSocket });
-    expect(down.lines).toContain(`✗ daemon: no loc daemon is running (no socket at ${STATE}/daemon.sock) (hint: start one: sudo loc daemon)`);
+    expect(down.lines).toContain(`✗ socket: no loc daemon is running (no socket at ${STATE}/daemon.sock) (hint: start one: sudo loc daemon)`);
     expect(down.code).toBe(1);
     const stale = fakeSystem({ daemonStatus: () => Promise.reject(new LocError("no loc daemon is running", "x", "DAEMON_NOT_RUNNING")) });
     expect((await doctor({}, { system: stale })).lines).toContain(
-      `✗ daemon: no loc daemon is running (a stale socket of me at ${STATE}/daemon.sock) (hint: start one: sudo loc daemon)`,
+      `✗ socket: no loc daemon is running (a stale socket of me at ${STATE}/daemon.sock) (hint: start one: sudo loc daemon)`,
     );
   });
 
@@ -218,9 +218,9 @@ describe("loc doctor: the local checks", () => {
       daemonStatus: () => Promise.reject(new LocError("no permission", "x", "DAEMON_PERMISSION")),
     });
     const { lines } = await doctor({}, { system });
-    expect(lines).toContain(`✗ daemon: the daemon's socket ${STATE}/daemon.sock belongs to bob, and me may not talk to it (hint: run loc as bob, or start your own: sudo loc daemon)`);
+    expect(lines).toContain(`✗ socket: the daemon's socket ${STATE}/daemon.sock belongs to bob, and me may not talk to it (hint: run loc as bob, or start your own: sudo loc daemon)`);
     const readable = fakeSystem({ files: { [`${STATE}/daemon.sock`]: { uid: 1001, mode: 0o600 } } });
-    expect((await doctor({}, { system: readable })).stdout).toContain("✓ daemon: running as bob (pid 4242");
+    expect((await doctor({}, { system: readable })).stdout).toContain("✓ socket: daemon running as bob (pid 4242");
   });
 
   it("asks a real daemon socket for its status", async () => {
@@ -231,7 +231,7 @@ describe("loc doctor: the local checks", () => {
       let out = "";
       const io = { stdout: (t: string) => void (out += t), stderr: () => undefined, env: {}, signal: new AbortController().signal };
       await doctorCommand({ stateDir }, io, { openCluster: async () => fakeProbe(), system: nodeSystem });
-      expect(out).toMatch(/✓ daemon: running as \S+ \(pid 777, since/);
+      expect(out).toMatch(/✓ socket: daemon running as \S+ \(pid 777, since/);
       expect(out).toMatch(/✓ state dir: .* \(owner \S+, mode 0700\)/);
     } finally {
       await server.close();
