@@ -9,9 +9,9 @@ import { recoverCommand, type RecoverFlags } from "./commands/recover.js";
 import type { CliIO } from "./io.js";
 import { VERSION } from "../version.js";
 
-/** Exit codes: 0 ok, 1 a LocError (the user can fix it), 2 bad usage, 70 a bug. */
 const REQUEST_TIMEOUT_HELP = "Give up on an API request not answered within this long, e.g. 10s, 2m (default: $LOC_REQUEST_TIMEOUT_MS ms, else 30s)";
 
+/** Exit codes: 0 ok, 1 a LocError (the user can fix it), 2 bad usage, 70 a bug. */
 export const EXIT = { ok: 0, error: 1, usage: 2, bug: 70 } as const;
 
 /**
@@ -48,10 +48,11 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .option("--cluster-domain <domain>", "Cluster DNS domain for the long names", { default: "cluster.local" })
     .option("--hosts-file <path>", "Hosts file to keep loc's block in", { default: "/etc/hosts" })
     .option("--ip-range <cidr>", "Loopback range for Service addresses", { default: DEFAULT_IP_RANGE })
-    .example("sudo loc daemon -n shop -n payments")
     .option("--request-timeout <duration>", REQUEST_TIMEOUT_HELP)
+    .option("--user <name>", "As root: act as this user, keeping root only in a small hosts-file helper (default under sudo: the user who ran sudo)")
+    .example("sudo loc daemon -n shop -n payments")
     .action((flags: DaemonFlags) => {
-      result = daemonCommand(flags, io);
+      result = daemonCommand(flags, io, argv);
     });
 
   cli
@@ -107,6 +108,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .option("--json", "Print the report as one JSON object")
     .option("--context <name>", "kubeconfig context (default: the current one)")
     .option("--kubeconfig <path>", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
+    .option("--request-timeout <duration>", REQUEST_TIMEOUT_HELP)
     .example("loc recover --dry-run")
     .example("loc recover --from-cluster")
     .action((flags: RecoverFlags) => {
@@ -121,7 +123,6 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
       if (cli.options.help || cli.options.version) return EXIT.ok;
       const name = cli.args[0];
       if (name !== undefined) {
-    .option("--request-timeout <duration>", REQUEST_TIMEOUT_HELP)
         throw new LocError(`unknown command "${name}"`, "run loc --help to see the commands", "USAGE");
       }
       cli.outputHelp();

@@ -1,4 +1,4 @@
-import type { LocError } from "../errors.js";
+import { errorMessage, type LocError } from "../errors.js";
 import { combineLatest, filter, map, merge, scan, type Observable, type Subscription } from "rxjs";
 import type { HostEntry } from "../hosts/host-entry.js";
 import { namesForService, podNames, shortNameOwners } from "../hosts/names.js";
@@ -124,7 +124,8 @@ export class Daemon implements DaemonCore {
       }),
     );
     this.units.clear();
-    await this.config.hosts.remove();
+    // Said, not thrown: the rest of the shutdown (the log's daemon.stopped) must still happen.
+    await this.config.hosts.remove().catch((error: unknown) => this.config.log?.(`loc daemon: hosts block not removed: ${errorMessage(error)}`));
     this.record("daemon", { type: "daemon.stopped", data: { pid: process.pid, reason } });
   }
 

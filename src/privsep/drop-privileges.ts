@@ -120,3 +120,17 @@ export function userEnvironment(user: InvokingUser, env: NodeJS.ProcessEnv, root
   }
   return result;
 }
+
+/**
+ * For commands that only talk to the daemon (`sudo loc list`): the invoking user's environment, so
+ * the state dir and socket are that user's daemon's. Anything unusual keeps the environment as is.
+ */
+export function clientEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  if (process.getuid?.() !== 0 || env.SUDO_USER === undefined || env.LOC_STATE_DIR !== undefined) return env;
+  try {
+    const user = invokingUser(env);
+    return user ? userEnvironment(user, env) : env;
+  } catch {
+    return env;
+  }
+}

@@ -4,7 +4,7 @@
 import { realpath } from "node:fs/promises";
 import { Lo0Aliases } from "../daemon/loopback-aliases.js";
 import { errorMessage, LocError } from "../errors.js";
-import { checkWritable } from "../hosts/hosts-io.js";
+import { proveWritable } from "../hosts/hosts-io.js";
 import { HostsHelper } from "./hosts-helper.js";
 import { type HelperAnswer, type HelperReady, LineSplitter, parseRangeArg } from "./protocol.js";
 
@@ -34,7 +34,9 @@ async function main(): Promise<number> {
     const range = parseRangeArg(argument("--range"));
     // Fixed once: requests carry entries, never a path.
     const hostsFile = await realpath(argument("--hosts-file")).catch(() => argument("--hosts-file"));
-    await checkWritable(hostsFile);
+    // A real write, not access(): root passes access() on files it cannot write (/proc, read-only
+    // mounts). It also removes a block a killed earlier run left behind.
+    await proveWritable(hostsFile);
     const aliases = process.platform === "darwin" ? new Lo0Aliases() : undefined;
     helper = new HostsHelper({ hostsFile, range, send, log, aliases });
     log(`pid ${process.pid} (uid ${process.getuid?.()}) manages ${hostsFile}`);

@@ -2,12 +2,11 @@ import { hostname } from "node:os";
 import { Daemon } from "../../daemon/daemon.js";
 import { ExposeManager } from "../../daemon/expose-manager.js";
 import { safeRecorder } from "../../daemon/record.js";
-import { parseLoopbackRange } from "../../daemon/ip-allocator.js";
+import { parseLoopbackRange, type LoopbackRange } from "../../daemon/ip-allocator.js";
 import type { WatchScope } from "../../daemon/scope.js";
 import { serveDaemon } from "../../daemon/server.js";
 import { acquireDaemonLock } from "../../daemon/single-instance.js";
 import { LocError } from "../../errors.js";
-import { proveWritable } from "../../hosts/hosts-io.js";
 import { HostsFileWriter } from "../../hosts/writer.js";
 import { ownerId } from "../../expose/identity.js";
 import { KubeExposeCluster } from "../../kube/kube-expose-cluster.js";
@@ -22,6 +21,7 @@ import { ANY_VERSION } from "../../store/event-store.js";
 import { openStateStore } from "../../store/open-store.js";
 import { ensureStateDir, resolveStateDir } from "../../store/state-dir.js";
 import { DEFAULT_FORWARD_TRANSPORT, defaultTransports } from "../../transports/default-transports.js";
+import { settlePrivileges, type Settled } from "../../privsep/become-user.js";
 import { VERSION } from "../../version.js";
 import type { CliIO } from "../io.js";
 
@@ -37,6 +37,8 @@ export interface DaemonFlags {
   ipRange?: string;
   /** `--request-timeout`: see requestTimeoutMs in src/kube/request-timeout.ts. */
   requestTimeout?: string | number;
+  /** As root: the user to act as (default: sudo's SUDO_USER). */
+  user?: string;
 }
 
 export const DEFAULT_IP_RANGE = "127.1.0.0/16";
@@ -55,7 +57,7 @@ export function planScope(flags: DaemonFlags): WatchScope {
   return { namespaces, excludeNamespaces, labelSelector };
 }
 
-export async function daemonCommand(flags: DaemonFlags, io: CliIO): Promise<number> {
+export async function daemonCommand(flags: DaemonFlags, io: CliIO, argv?: readonly string[]): Promise<number> {
   const scope = planScope(flags);
   const ipRange = parseLoopbackRange(flags.ipRange ?? DEFAULT_IP_RANGE);
   const clusterDomain = String(flags.clusterDomain ?? "cluster.local");
@@ -64,24 +66,47 @@ export async function daemonCommand(flags: DaemonFlags, io: CliIO): Promise<numb
   }
   const timeoutMs = requestTimeoutMs(flags.requestTimeout, io.env);
   const hostsFile = String(flags.hostsFile ?? "/etc/hosts");
-  await proveWritable(hostsFile);
-  const kubeConfig = loadKubeConfig(flags.kubeconfig, flags.context, io.env);
+  const log = (line: string) => io.stderr(`${line}\n`);
+  // Who we are is settled before anything of the user's is read: under sudo the hosts file goes to a
+  // root helper and the rest of this function runs as the user, with the user's environment.
+  const settled = await settlePrivileges({ flagUser: flags.user, hostsFile, range: ipRange, argv, log }, io.env);
+  try {
+    return await serve(flags, io, { scope, ipRange, clusterDomain, timeoutMs, hostsFile, log, settled });
+  } finally {
+    await settled.helper?.close();
+  }
+}
+
+interface Plan {
+  scope: WatchScope;
+  ipRange: LoopbackRange;
+  clusterDomain: string;
+  timeoutMs: number;
+  hostsFile: string;
+  log: (line: string) => void;
+  settled: Settled;
+}
+
+async function serve(flags: DaemonFlags, io: CliIO, plan: Plan): Promise<number> {
+  const { scope, ipRange, clusterDomain, timeoutMs, hostsFile, log, settled } = plan;
+  const env = settled.env;
+  const kubeConfig = loadKubeConfig(flags.kubeconfig, flags.context, env);
   const transports = defaultTransports(kubeConfig);
   const transport = transports.get("forward", DEFAULT_FORWARD_TRANSPORT);
-  const stateDir = resolveStateDir(flags.stateDir, io.env);
+  const stateDir = resolveStateDir(flags.stateDir, env);
   ensureStateDir(stateDir);
   const lock = await acquireDaemonLock(stateDir);
   try {
-    const opened = openStateStore(stateDir, "write", io.env);
-    const log = (line: string) => io.stderr(`${line}\n`);
-    const owner = ownerId(io.env);
+    const opened = openStateStore(stateDir, "write", env);
+    const owner = ownerId(env);
     const cluster = new KubeExposeCluster(kubeConfig, { timeoutMs });
     const clusterUrl = kubeConfig.getCurrentCluster()?.server;
     // Before serving: whatever an earlier run of this state dir left unfinished is undone first.
     await recoverBeforeServing({ store: opened, owner, cluster, clusterUrl, log });
-    const store = withKillSwitch(opened, io.env[KILL_SWITCH_ENV]);
+    const store = withKillSwitch(opened, env[KILL_SWITCH_ENV]);
     const hosts = new HostsFileWriter({
       path: hostsFile,
+      write: settled.write,
       onWrite: (_outcome, entries) =>
         store.append("daemon", [{ type: "hosts.written", data: { path: hostsFile, names: entries.reduce((n, e) => n + e.names.length, 0) } }], ANY_VERSION),
       onError: (error) => log(`loc: hosts file not updated: ${(error as Error).message}`),
@@ -108,15 +133,18 @@ export async function daemonCommand(flags: DaemonFlags, io: CliIO): Promise<numb
       reservedNames: [hostname()],
       log,
       exposes,
+      loopback: settled.helper && process.platform === "darwin" ? settled.helper.aliases : undefined,
     });
     const server = await serveDaemon(daemon, stateDir);
-    log(`loc daemon ${VERSION}: cluster ${identity.server}, context ${identity.context ?? "-"}, user ${identity.user ?? "-"}; ${daemon.status().scope}; hosts file ${hostsFile}; socket ${server.path}`);
+    log(`loc daemon ${VERSION}: cluster ${identity.server}, context ${identity.context ?? "-"}, user ${identity.user ?? "-"}; ${describeRunAs(settled, owner)}; ${daemon.status().scope}; hosts file ${hostsFile}; socket ${server.path}`);
     daemon.start();
     const stopped = aborted(io.signal).then(() => "aborted" as const);
-    let ending = await Promise.race([daemon.ready.then(() => "ready" as const), daemon.fatal, stopped]);
+    // The helper is the only way to the hosts file: without it the names would silently go stale.
+    const helperDied = settled.helper ? settled.helper.died.then((reason) => new LocError(`loc's privileged hosts helper died (${reason})`, `restart it: sudo loc daemon; loc's names stay in ${hostsFile} until then and point at addresses nothing listens on`, "HOSTS_HELPER_DIED")) : new Promise<never>(() => undefined);
+    let ending = await Promise.race([daemon.ready.then(() => "ready" as const), daemon.fatal, helperDied, stopped]);
     if (ending === "ready") {
       log(`loc daemon: ready, ${daemon.status().tunnels.length} tunnels listening`);
-      ending = await Promise.race([stopped, daemon.fatal]);
+      ending = await Promise.race([stopped, daemon.fatal, helperDied]);
     }
     const fatal = ending instanceof LocError ? ending : undefined;
     log(fatal ? "loc daemon: cannot serve; shutting down" : "loc daemon: shutting down");
@@ -130,6 +158,12 @@ export async function daemonCommand(flags: DaemonFlags, io: CliIO): Promise<numb
   } finally {
     lock.release();
   }
+}
+
+function describeRunAs(settled: Settled, owner: string): string {
+  const uid = process.getuid?.();
+  if (settled.user) return `running as ${settled.user.name} (uid ${uid}), hosts file through root helper pid ${settled.helper?.pid}; owner ${owner}`;
+  return `running as uid ${uid}; owner ${owner}`;
 }
 
 function aborted(signal: AbortSignal): Promise<void> {

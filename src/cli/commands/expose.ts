@@ -4,6 +4,7 @@ import { LocError } from "../../errors.js";
 import { parseMapFlag } from "../../expose/ports.js";
 import { DEFAULT_STRATEGY, parseStrategy } from "../../expose/strategy.js";
 import { formatServiceRef, parseServiceRef } from "../../kube/service-ref.js";
+import { clientEnvironment } from "../../privsep/drop-privileges.js";
 import { resolveStateDir } from "../../store/state-dir.js";
 import { formatExposeEvent } from "../format-expose.js";
 import type { CliIO } from "../io.js";
@@ -55,7 +56,7 @@ export function planExpose(ref: string | undefined, flags: ExposeFlags): ExposeR
  */
 export async function exposeCommand(ref: string | undefined, flags: ExposeFlags, io: CliIO): Promise<number> {
   const request = planExpose(ref, flags);
-  const stateDir = resolveStateDir(flags.stateDir, io.env);
+  const stateDir = resolveStateDir(flags.stateDir, clientEnvironment(io.env));
   let announced = false;
   const { session, end } = await converseExpose(
     stateDir,

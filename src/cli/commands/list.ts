@@ -1,5 +1,6 @@
 import type { DaemonStatus } from "../../daemon/api.js";
 import { requestStatus, watchStatus, type ClientOptions } from "../../daemon/client.js";
+import { clientEnvironment } from "../../privsep/drop-privileges.js";
 import { resolveStateDir } from "../../store/state-dir.js";
 import { formatDaemonLine, formatExposeTable, formatListTable, formatWatchProblems } from "../format-list.js";
 import type { CliIO } from "../io.js";
@@ -18,7 +19,7 @@ const CLEAR_SCREEN = "\x1b[2J\x1b[H";
 
 /** `loc list`: the running daemon's tunnels, once or (`--watch`) on every change until Ctrl-C. */
 export async function listCommand(flags: ListFlags, io: CliIO, options: ListOptions = {}): Promise<number> {
-  const stateDir = resolveStateDir(flags.stateDir, io.env);
+  const stateDir = resolveStateDir(flags.stateDir, clientEnvironment(io.env));
   const render = planRender(flags, io, options.now ?? Date.now);
   try {
     if (flags.watch) await watchStatus(stateDir, render, io.signal, options);
