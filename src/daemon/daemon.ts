@@ -7,6 +7,7 @@ import type { CollectionRef, KubeObject, WatchPort } from "../kube/cluster-port.
 import { informer, type InformerEvent } from "../kube/informer.js";
 import { planService, sliceServiceKey, type EndpointSliceObject, type ReadyEndpoint, type ServiceObject, type ServicePlan } from "../kube/service-model.js";
 import type { EventStore } from "../store/event-store.js";
+import type { PortBinder } from "../transports/tunnel-listener.js";
 import type { ForwardTransport } from "../transports/transport.js";
 import type { DaemonCore, DaemonStatus } from "./api.js";
 import type { ExposeManager } from "./expose-manager.js";
@@ -42,6 +43,8 @@ export interface DaemonConfig {
   exposes?: ExposeManager;
   /** Which cluster this is, for what the daemon says about it. */
   cluster?: ClusterIdentity;
+  /** Binds Service ports below 1024 when the daemon runs as a user (through its root helper). */
+  bindPrivileged?: PortBinder;
   now?: () => number;
 }
 
@@ -220,7 +223,7 @@ export class Daemon implements DaemonCore {
     const fresh = [...desired].filter(([key]) => !this.units.has(key));
     await Promise.all(
       fresh.map(async ([key, { spec }]) => {
-        const unit = new TunnelUnit(spec, { transport: this.config.transport, record: (s, e) => this.record(s, e), backoff: this.config.backoff });
+        const unit = new TunnelUnit(spec, { transport: this.config.transport, record: (s, e) => this.record(s, e), backoff: this.config.backoff, bindPrivileged: this.config.bindPrivileged });
         try {
           await this.loopback.add(spec.ip);
           await unit.start();

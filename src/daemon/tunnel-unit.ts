@@ -5,7 +5,7 @@ import type { BackoffPolicy } from "../kube/backoff.js";
 import { describePorts, type ReadyEndpoint, type TunnelPort } from "../kube/service-model.js";
 import type { NewEvent } from "../store/events.js";
 import type { ForwardTransport } from "../transports/transport.js";
-import { TunnelListener } from "../transports/tunnel-listener.js";
+import { TunnelListener, type PortBinder } from "../transports/tunnel-listener.js";
 
 /** One address with listeners: a ClusterIP Service, a headless Service's name, or one of its pods. */
 export interface UnitSpec {
@@ -42,6 +42,8 @@ export interface UnitDeps {
   record: (stream: string, event: NewEvent) => void;
   backoff?: BackoffPolicy;
   now?: () => number;
+  /** Binds ports below 1024 when the daemon dropped root (its hosts helper does it). */
+  bindPrivileged?: PortBinder;
 }
 
 /**
@@ -70,7 +72,7 @@ export class TunnelUnit {
     });
     this.actor = createActor(machine, { input: { service: spec.key, backoff: deps.backoff } });
     this.listeners = spec.ports.map(
-      (port) => new TunnelListener(spec.ip, port.port, () => this.openToPod(port.name)),
+      (port) => new TunnelListener(spec.ip, port.port, () => this.openToPod(port.name), undefined, deps.bindPrivileged),
     );
   }
 

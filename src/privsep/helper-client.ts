@@ -1,6 +1,7 @@
 // The daemon's side of the root hosts helper: starts it (while the daemon is still root) and sends it
 // the hosts block to write. Everything else the daemon does runs after it dropped privileges.
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
+import net from "node:net";
 import { fileURLToPath } from "node:url";
 import type { LoopbackRange } from "../daemon/ip-allocator.js";
 import type { LoopbackAliases } from "../daemon/loopback-aliases.js";
@@ -24,6 +25,8 @@ export interface HostsHelperClient {
   write(entries: readonly HostEntry[]): Promise<WriteOutcome>;
   /** lo0 aliases through the helper (macOS); give it to the Daemon as its `loopback`. */
   readonly aliases: LoopbackAliases;
+  /** A server listening on ip:port, bound by the helper (as root: ports below 1024 too). */
+  listen(ip: string, port: number): Promise<net.Server>;
   /** Removes the block, ends the helper's stdin and waits for it to exit. */
   close(): Promise<void>;
   /** Resolves with why, if the helper exits without being asked to (never when close() ends it). */
@@ -54,13 +57,16 @@ function answerError(error: WireError): LocError {
 /** Starts the helper and waits until it has checked the hosts file and reads requests. */
 export async function startHostsHelper(options: StartHostsHelperOptions): Promise<HostsHelperClient> {
   const child = spawn(process.execPath, [...helperNodeArgs(), HELPER_ENTRY, "--hosts-file", options.hostsFile, "--range", formatRangeArg(options.range)], {
-    stdio: ["pipe", "pipe", "pipe"],
+    // The IPC channel carries bound listening sockets from the helper (see ListenRequest).
+    stdio: ["pipe", "pipe", "pipe", "ipc"],
     detached: false,
-  });
+  }) as ChildProcessWithoutNullStreams;
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const logLines = new LineSplitter(log, () => undefined, 64 * 1024);
+  let client: Client | undefined;
+  // What it says while loc daemon closes it in order (removing the block) is no news to the user.
+  const logLines = new LineSplitter((line) => client?.isClosing() || log(line), () => undefined, 64 * 1024);
   child.stderr.on("data", (chunk: Buffer) => logLines.push(chunk));
-  const client = new Client(child, options.closeTimeoutMs ?? 10_000);
+  client = new Client(child, options.closeTimeoutMs ?? 10_000);
   await client.ready(options.startTimeoutMs ?? 15_000);
   return client;
 }
@@ -70,6 +76,7 @@ class Client implements HostsHelperClient {
   readonly aliases: LoopbackAliases;
   private announceDeath: (reason: string) => void = () => undefined;
   private readonly pending = new Map<number, { resolve: (outcome: string) => void; reject: (error: unknown) => void }>();
+  private readonly servers = new Map<number, net.Server>();
   private nextId = 1;
   private deadReason: string | undefined;
   private closing = false;
@@ -88,6 +95,14 @@ class Client implements HostsHelperClient {
     // The helper's death is told by "exit"; a write racing it fails with EPIPE, which is no news.
     child.stdin.on("error", () => undefined);
     const lines = new LineSplitter((line) => this.onLine(line), () => this.onExit(null, null, "an answer too large"));
+    // A bound server arrives with its answer; the daemon must not wait on the channel to exit.
+    child.on("message", (message: HelperAnswer, handle: unknown) => {
+      if (message.ok && message.id !== null && handle instanceof net.Server) {
+        this.servers.set(message.id, handle);
+        this.onLine(JSON.stringify(message));
+      }
+    });
+    child.channel?.unref();
     child.stdout.on("data", (chunk: Buffer) => lines.push(chunk));
     this.exited = new Promise((resolve) => {
       child.on("exit", (code, signal) => {
@@ -99,6 +114,10 @@ class Client implements HostsHelperClient {
         resolve();
       });
     });
+  }
+
+  isClosing(): boolean {
+    return this.closing;
   }
 
   get pid(): number {
@@ -120,6 +139,15 @@ class Client implements HostsHelperClient {
 
   onDeath(callback: (reason: string) => void): void {
     void this.died.then(callback);
+  }
+
+  async listen(ip: string, port: number): Promise<net.Server> {
+    const id = this.nextId;
+    await this.request({ op: "listen", ip, port });
+    const server = this.servers.get(id);
+    this.servers.delete(id);
+    if (!server) throw new LocError(`loc's hosts helper answered without a socket for ${ip}:${port}`, "this is a bug in loc daemon: please report it", "HOSTS_HELPER_FAILED");
+    return server;
   }
 
   async write(entries: readonly HostEntry[]): Promise<WriteOutcome> {

@@ -2,6 +2,7 @@
 // only the hosts-file code (no kube client, no sqlite) and reads requests on stdin until stdin ends.
 // Usage: helper-main --hosts-file PATH --range FIRST-LAST   (range as integers, see protocol.ts)
 import { realpath } from "node:fs/promises";
+import type { Server } from "node:net";
 import { Lo0Aliases } from "../daemon/loopback-aliases.js";
 import { errorMessage, LocError } from "../errors.js";
 import { proveWritable } from "../hosts/hosts-io.js";
@@ -21,6 +22,14 @@ process.stderr.on("error", () => undefined);
 process.on("SIGINT", () => undefined);
 process.on("SIGHUP", () => undefined);
 
+/** A bound server goes to the daemon over the IPC channel; the answer travels with it. */
+function sendServer(id: number, server: Server): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (!process.send) return reject(new Error("no IPC channel to loc daemon"));
+    process.send({ id, ok: true, outcome: "listening" } satisfies HelperAnswer, server, undefined, (error: Error | null) => (error ? reject(error) : resolve()));
+  });
+}
+
 function argument(name: string): string {
   const index = process.argv.indexOf(name);
   const value = index === -1 ? undefined : process.argv[index + 1];
@@ -38,8 +47,7 @@ async function main(): Promise<number> {
     // mounts). It also removes a block a killed earlier run left behind.
     await proveWritable(hostsFile);
     const aliases = process.platform === "darwin" ? new Lo0Aliases() : undefined;
-    helper = new HostsHelper({ hostsFile, range, send, log, aliases });
-    log(`pid ${process.pid} (uid ${process.getuid?.()}) manages ${hostsFile}`);
+    helper = new HostsHelper({ hostsFile, range, send, log, aliases, sendServer });
   } catch (error) {
     const wire = error instanceof LocError ? { message: error.message, hint: error.hint, code: error.code } : { message: errorMessage(error) };
     send({ ready: false, error: wire });
@@ -49,6 +57,7 @@ async function main(): Promise<number> {
   const done = new Promise<string>((resolve) => {
     process.stdin.on("end", () => resolve("loc daemon closed the pipe"));
     process.stdin.on("error", (error) => resolve(`loc daemon's pipe failed (${errorMessage(error)})`));
+    process.on("disconnect", () => resolve("loc daemon closed the channel"));
     process.on("SIGTERM", () => resolve("SIGTERM"));
   });
   const splitter = new LineSplitter(
@@ -65,3 +74,4 @@ async function main(): Promise<number> {
 // releasing it ends the process with this code, after stdout has drained.
 process.exitCode = await main();
 process.stdin.destroy();
+process.disconnect?.();

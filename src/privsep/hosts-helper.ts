@@ -1,6 +1,7 @@
 // What the root hosts helper does with each line the daemon sends, kept apart from the process
 // plumbing (helper-main.ts) so it can be tested in-process.
 import * as fsp from "node:fs/promises";
+import net from "node:net";
 import type { LoopbackRange } from "../daemon/ip-allocator.js";
 import type { LoopbackAliases } from "../daemon/loopback-aliases.js";
 import { errorMessage, LocError } from "../errors.js";
@@ -19,6 +20,8 @@ export interface HostsHelperOptions {
   write?: (entries: HostEntry[]) => Promise<WriteOutcome>;
   /** Loopback aliases (macOS); without them alias requests are refused. */
   aliases?: LoopbackAliases;
+  /** Hands a bound server to the daemon (the IPC channel); without it listen requests are refused. */
+  sendServer?: (id: number, server: net.Server) => Promise<void>;
 }
 
 /**
@@ -85,6 +88,10 @@ export class HostsHelper {
         this.options.send({ id: request.id, ok: true, outcome });
         return;
       }
+      if (request.op === "listen") {
+        await this.listen(request.id, request.ip, request.port);
+        return;
+      }
       const aliases = this.options.aliases;
       if (!aliases) throw new ProtocolError("loopback aliases are not needed on this platform", request.id);
       if (request.action === "add") {
@@ -97,6 +104,22 @@ export class HostsHelper {
       this.options.send({ id: request.id, ok: true, outcome: "done" });
     } catch (error) {
       this.refuse(request.id, error);
+    }
+  }
+
+  /** Binds, hands the socket over, and closes this process's copy: the daemon's is the only one. */
+  private async listen(id: number, ip: string, port: number): Promise<void> {
+    const send = this.options.sendServer;
+    if (!send) throw new ProtocolError("this helper cannot hand over sockets", id);
+    const server = net.createServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen({ host: ip, port, exclusive: true }, () => (server.off("error", reject), resolve()));
+    });
+    try {
+      await send(id, server);
+    } finally {
+      server.close();
     }
   }
 

@@ -21,7 +21,19 @@ export interface AliasRequest {
   ip: string;
 }
 
-export type HelperRequest = ReplaceRequest | AliasRequest;
+/**
+ * Bind a listening TCP socket on a loopback address of the range and hand it to the daemon (over the
+ * IPC channel, as a server handle): the daemon runs as the user, who may not bind ports below 1024,
+ * and Services listen on 80 and 443. The helper binds only; it never accepts a connection.
+ */
+export interface ListenRequest {
+  op: "listen";
+  id: number;
+  ip: string;
+  port: number;
+}
+
+export type HelperRequest = ReplaceRequest | AliasRequest | ListenRequest;
 
 export interface WireError {
   message: string;
@@ -30,7 +42,7 @@ export interface WireError {
 }
 
 export type HelperAnswer =
-  | { id: number; ok: true; outcome: WriteOutcome | "done" }
+  | { id: number; ok: true; outcome: WriteOutcome | "done" | "listening" }
   // id is null when the line could not be read far enough to find one.
   | { id: number | null; ok: false; error: WireError };
 
@@ -92,6 +104,13 @@ export function parseRequest(line: string, range: LoopbackRange): HelperRequest 
     if (value.action !== "add" && value.action !== "remove") throw new ProtocolError('alias action must be "add" or "remove"', id);
     if (!isAllowedIp(value.ip, range)) throw new ProtocolError("alias IP is not a loopback address inside the daemon's range", id);
     return { op: "alias", id, action: value.action, ip: value.ip };
+  }
+  if (value.op === "listen") {
+    exactKeys(value, ["op", "id", "ip", "port"], id);
+    if (!isAllowedIp(value.ip, range)) throw new ProtocolError("listen IP is not a loopback address inside the daemon's range", id);
+    const port = value.port;
+    if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65_535) throw new ProtocolError("listen port must be 1 to 65535", id);
+    return { op: "listen", id, ip: value.ip, port };
   }
   throw new ProtocolError("unknown op", id);
 }

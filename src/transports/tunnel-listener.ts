@@ -3,6 +3,9 @@ import { pipeline } from "node:stream/promises";
 import type { Duplex } from "node:stream";
 import { isLoopbackIPv4 } from "../hosts/host-entry.js";
 
+/** Binds a listening server on host:port for this process (e.g. through a privileged helper). */
+export type PortBinder = (host: string, port: number) => Promise<net.Server>;
+
 /** Traffic counters of one listener, read by `loc list`. */
 export interface ListenerStats {
   openConnections: number;
@@ -27,7 +30,7 @@ export class TunnelListener {
     failedConnections: 0,
     lastError: undefined,
   };
-  private readonly server: net.Server;
+  private server: net.Server;
   private readonly sockets = new Set<net.Socket>();
 
   constructor(
@@ -35,13 +38,23 @@ export class TunnelListener {
     readonly port: number,
     private readonly connect: () => Promise<Duplex>,
     private readonly onConnectionError: (error: Error) => void = () => undefined,
+    /** Who binds ports below 1024 when this process may not (the daemon's root helper). */
+    private readonly bindPrivileged?: PortBinder,
   ) {
     this.server = net.createServer({ pauseOnConnect: true }, (socket) => void this.serve(socket));
   }
 
-  listen(): Promise<void> {
-    if (!isLoopback(this.host)) return Promise.reject(new Error(`refusing to listen on ${this.host}: loopback addresses only`));
-    return new Promise((resolve, reject) => {
+  async listen(): Promise<void> {
+    if (!isLoopback(this.host)) throw new Error(`refusing to listen on ${this.host}: loopback addresses only`);
+    if (this.bindPrivileged && this.port > 0 && this.port < 1024) {
+      // Bound elsewhere and handed over: accepted here like any other, paused until piped.
+      this.server = await this.bindPrivileged(this.host, this.port);
+      // What createServer({ pauseOnConnect }) sets: net reads it for every accepted socket.
+      (this.server as net.Server & { pauseOnConnect: boolean }).pauseOnConnect = true;
+      this.server.on("connection", (socket: net.Socket) => void this.serve(socket));
+      return;
+    }
+    await new Promise<void>((resolve, reject) => {
       this.server.once("error", reject);
       this.server.listen({ host: this.host, port: this.port, exclusive: true }, () => {
         this.server.off("error", reject);

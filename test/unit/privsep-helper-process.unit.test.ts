@@ -136,3 +136,23 @@ describe("the hosts helper process", () => {
     expect(readFileSync(path, "utf8")).toBe(USER);
   });
 });
+
+describe("listening sockets bound by the helper", () => {
+  it("hands over a server on an address of the range (below 1024 as root), and refuses one outside it", async () => {
+    const helper = await started(hostsFile());
+    const port = isRoot ? 80 : 18_080;
+    const server = await helper.listen("127.1.0.77", port);
+    try {
+      expect(server.address()).toMatchObject({ address: "127.1.0.77", port });
+      const accepted = new Promise<string>((resolve) => server.once("connection", (socket) => socket.once("data", (data: Buffer) => (resolve(data.toString()), socket.end()))));
+      const { connect } = await import("node:net");
+      const client = connect({ host: "127.1.0.77", port }, () => client.end("through the handed-over socket"));
+      expect(await accepted).toBe("through the handed-over socket");
+    } finally {
+      server.close();
+    }
+    await expect(helper.listen("127.2.0.1", port)).rejects.toMatchObject({ code: "HOSTS_HELPER_REFUSED" });
+    await expect(helper.listen("127.1.0.78", 0)).rejects.toMatchObject({ code: "HOSTS_HELPER_REFUSED" });
+  });
+});
+

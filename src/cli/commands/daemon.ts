@@ -134,6 +134,7 @@ async function serve(flags: DaemonFlags, io: CliIO, plan: Plan): Promise<number>
       log,
       exposes,
       loopback: settled.helper && process.platform === "darwin" ? settled.helper.aliases : undefined,
+      bindPrivileged: settled.helper ? (ip, port) => settled.helper!.listen(ip, port) : undefined,
     });
     const server = await serveDaemon(daemon, stateDir);
     log(`loc daemon ${VERSION}: cluster ${identity.server}, context ${identity.context ?? "-"}, user ${identity.user ?? "-"}; ${describeRunAs(settled, owner)}; ${daemon.status().scope}; hosts file ${hostsFile}; socket ${server.path}`);
