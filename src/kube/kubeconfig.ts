@@ -1,5 +1,5 @@
 import { KubeConfig } from "@kubernetes/client-node";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { LocError } from "../errors.js";
 
@@ -18,9 +18,14 @@ export function loadKubeConfig(path: string | undefined, context: string | undef
     throw new LocError(what, `pass --kubeconfig PATH, or set KUBECONFIG${sudoHint}`, "NO_KUBECONFIG");
   }
   const config = new KubeConfig();
+  // An empty file is a kubeconfig with nothing in it (kubectl agrees), not a parse error.
+  const loadable = found.filter((file) => readFileSync(file, "utf8").trim() !== "");
+  if (loadable.length === 0) {
+    throw new LocError(`the kubeconfig ${found.join(":")} has no contexts`, "add one with kubectl config set-context, or pass --kubeconfig PATH", "EMPTY_KUBECONFIG");
+  }
   try {
-    config.loadFromFile(found[0]!);
-    for (const file of found.slice(1)) {
+    config.loadFromFile(loadable[0]!);
+    for (const file of loadable.slice(1)) {
       const more = new KubeConfig();
       more.loadFromFile(file);
       config.mergeConfig(more);

@@ -36,6 +36,45 @@ describe("loc daemon refuses bad input with one line, a hint and a non-zero exit
     expect(existsSync(stateDir)).toBe(false);
   });
 
+  it("a label selector the API server would refuse, before anything starts", async () => {
+    const { args, hostsFile, stateDir } = setup();
+    const { code, stderr } = await loc(["daemon", ...args, "-l", "a in (b"]);
+    expect(code).toBe(1);
+    expect(stderr).toBe('loc: --selector "a in (b": expected "," or ")" after "b" at position 7 (hint: e.g. -l app=web,tier in (front,back) or -l \'!canary\' (the kubectl -l syntax))\n');
+    expect(readFileSync(hostsFile, "utf8")).toBe("127.0.0.1 localhost\n");
+    expect(existsSync(stateDir)).toBe(false);
+  });
+
+  it.each([
+    ["an empty kubeconfig", "", /^loc: the kubeconfig .* has no contexts \(hint: /],
+    ["no current context", "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: ctx, context: {cluster: c, user: u}}]\n", /^loc: the kubeconfig .* has no current context \(hint: pass --context NAME \(one of: ctx\), or run kubectl config use-context NAME\)$/],
+  ])("%s: one line, never the client library's localhost:8080", async (_what, content, message) => {
+    const { args, kubeconfig, stateDir } = setup();
+    writeFileSync(kubeconfig, content);
+    const { code, stderr } = await loc(["daemon", ...args]);
+    expect(code).toBe(1);
+    expect(stderr.trimEnd().split("\n")).toEqual([expect.stringMatching(message)]);
+    expect(existsSync(stateDir)).toBe(false);
+  });
+
+  it("no kubeconfig at all: names the file it looked for in $HOME", async () => {
+    const { dir, hostsFile, stateDir } = setup();
+    const { code, stderr } = await loc(["daemon", "--state-dir", stateDir, "--hosts-file", hostsFile], { HOME: dir });
+    expect(code).toBe(1);
+    expect(stderr).toBe(`loc: kubeconfig ${dir}/.kube/config does not exist (hint: pass --kubeconfig PATH, or set KUBECONFIG)\n`);
+    expect(existsSync(stateDir)).toBe(false);
+  });
+
+  it("a hosts file that cannot be written is found by writing it, not by access() (root passes access on /proc)", async () => {
+    const { kubeconfig, stateDir } = setup();
+    const { code, stderr } = await loc(["daemon", "--state-dir", stateDir, "--kubeconfig", kubeconfig, "--hosts-file", "/proc/version"]);
+    expect(code).toBe(1);
+    // As root the write itself fails (EIO); as a user, opening it does (EACCES). Never "does not exist".
+    expect(stderr).toMatch(process.getuid?.() === 0 ? /^loc: cannot write the hosts file \/proc\/version: EIO: i\/o error, write \(hint: / : /^loc: cannot write the hosts file \/proc\/version \(EACCES\)/);
+    expect(stderr.trimEnd().split("\n")).toHaveLength(1);
+    expect(existsSync(stateDir)).toBe(false);
+  });
+
   it("a missing hosts file or kubeconfig", async () => {
     const { args, dir } = setup();
     const noHosts = await loc(["daemon", ...args, "--hosts-file", join(dir, "missing")]);
