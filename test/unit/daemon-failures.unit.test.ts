@@ -16,20 +16,21 @@ afterEach(async () => {
   for (const daemon of daemons.splice(0)) await daemon.stop("test over");
 });
 
-function startDaemon(cluster: MemoryCluster, labelSelector?: string, backoffMs = 5) {
+function startDaemon(cluster: MemoryCluster, options: { labelSelector?: string; backoffMs?: number; namespaces?: string[]; context?: string } = {}) {
   const lines: string[] = [];
+  const { labelSelector, backoffMs = 5, namespaces = [] } = options;
   const daemon = new Daemon({
     watchPort: cluster,
     transport,
     store: new MemoryEventStore(),
     hosts: { update: () => undefined, remove: async () => undefined },
     hostsFile: "/tmp/test-hosts",
-    scope: { namespaces: [], excludeNamespaces: ["kube-system"], labelSelector },
+    scope: { namespaces, excludeNamespaces: namespaces.length ? [] : ["kube-system"], labelSelector },
     clusterDomain: "cluster.local",
     ipRange: parseLoopbackRange("127.78.0.0/24"),
     version: "test",
     backoff: { baseMs: backoffMs, capMs: backoffMs, resetAfterMs: 60_000 },
-    cluster: { server: SERVER, context: "dev", user: "alice" },
+    cluster: { server: SERVER, context: "context" in options ? options.context : "dev", user: "alice" },
     log: (line) => lines.push(line),
   });
   daemons.push(daemon);
@@ -43,7 +44,7 @@ describe("the daemon's start-up failures are fatal and said in one line", () => 
   it("a 400 from the first list (a selector the server refuses) ends it with the server's message", async () => {
     const cluster = new MemoryCluster();
     cluster.failNext(SERVICES, new KubeRequestError("unable to parse requirement: found '(', expected: identifier", 400));
-    const { daemon } = startDaemon(cluster, "a in (b");
+    const { daemon } = startDaemon(cluster, { labelSelector: "a in (b" });
     const fatal = await daemon.fatal;
     expect(fatal.code).toBe("API_BAD_REQUEST");
     expect(fatal.toLine()).toBe(`loc: ${SERVER} refused to list services: unable to parse requirement: found '(', expected: identifier (HTTP 400) (hint: check -l/--selector "a in (b")`);
@@ -60,22 +61,7 @@ describe("the daemon's start-up failures are fatal and said in one line", () => 
   it("a 403 names the missing permission and the kubectl auth can-i command", async () => {
     const cluster = new MemoryCluster();
     cluster.failNext("/api/v1/namespaces/shop/services", new KubeRequestError('services is forbidden: User "alice" cannot list resource "services"', 403));
-    const { daemon } = startDaemon(cluster);
-    await daemon.stop("restart with a namespace");
-    const scoped = new Daemon({
-      watchPort: cluster,
-      transport,
-      store: new MemoryEventStore(),
-      hosts: { update: () => undefined, remove: async () => undefined },
-      hostsFile: "/tmp/test-hosts",
-      scope: { namespaces: ["shop"], excludeNamespaces: [], labelSelector: undefined },
-      clusterDomain: "cluster.local",
-      ipRange: parseLoopbackRange("127.78.0.0/24"),
-      version: "test",
-      cluster: { server: SERVER, user: "alice" },
-    });
-    daemons.push(scoped);
-    scoped.start();
+    const { daemon: scoped } = startDaemon(cluster, { namespaces: ["shop"], context: undefined });
     const fatal = await scoped.fatal;
     expect(fatal.code).toBe("API_FORBIDDEN");
     expect(fatal.toLine()).toBe(
@@ -88,7 +74,7 @@ describe("an unreachable API server is said out loud, never silently retried", (
   it("one line when it cannot be reached, none per retry, one when it answers again; loc list shows it meanwhile", async () => {
     const cluster = new MemoryCluster();
     for (let i = 0; i < 3; i++) cluster.failNext(SERVICES, new KubeRequestError(`request to ${SERVER}/api/v1/services failed, reason: connect ECONNREFUSED 10.9.8.7:6443`, undefined));
-    const { daemon, lines } = startDaemon(cluster, undefined, 300);
+    const { daemon, lines } = startDaemon(cluster, { backoffMs: 300 });
     await vi.waitFor(() => expect(daemon.status().cluster?.state).toBe("failing"));
     const failing = daemon.status();
     expect(failing.cluster).toMatchObject({ state: "failing", problem: "unreachable", server: SERVER });
