@@ -1,26 +1,22 @@
 // The real ClusterProbe (client-node). Imported lazily by `loc doctor`, so loc's other commands do
 // not load the Kubernetes client for it.
-import { existsSync } from "node:fs";
-import { homedir } from "node:os";
-import { join } from "node:path";
 import { AuthorizationV1Api, type KubeConfig } from "@kubernetes/client-node";
 import fetch from "node-fetch";
 import { LocError } from "../errors.js";
 import { KubeRequestError } from "../kube/cluster-port.js";
-import { loadKubeConfig } from "../kube/kubeconfig.js";
+import { kubeconfigFiles, loadKubeConfig } from "../kube/kubeconfig.js";
+import { requestTimeoutMs } from "../kube/request-timeout.js";
+import { makeTimedApiClient } from "../kube/timed-api-client.js";
 import type { ClusterProbe, KubeIdentity } from "./cluster-probe.js";
 import type { Permission } from "./permissions.js";
 
-/** Reads the kubeconfig like every loc command, and refuses instead of falling back to a default cluster. */
+/** Reads the kubeconfig like every loc command: refused, never a default cluster, when there is none. */
 export function openKubeProbe(path: string | undefined, context: string | undefined, env: NodeJS.ProcessEnv): ClusterProbe {
-  const source = path ?? env.KUBECONFIG ?? join(env.HOME ?? homedir(), ".kube", "config");
-  // Without a file, client-node would quietly try in-cluster config or http://localhost:8080.
-  if (path === undefined && !env.KUBECONFIG && !existsSync(source)) {
-    throw new LocError(`no kubeconfig at ${source}`, "pass --kubeconfig PATH, or set KUBECONFIG", "NO_KUBECONFIG");
-  }
   const config = loadKubeConfig(path, context, env);
+  const source = kubeconfigFiles(path, env).join(":");
   const identity = identityOf(config, source);
-  const authorization = config.makeApiClient(AuthorizationV1Api);
+  // Each access review is bounded like every other API request of loc's.
+  const authorization = makeTimedApiClient(config, AuthorizationV1Api, requestTimeoutMs(undefined, env));
   return {
     identity,
     version: (timeoutMs) => fetchVersion(config, identity.server, timeoutMs),

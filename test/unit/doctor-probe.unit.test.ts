@@ -129,7 +129,7 @@ describe("loc doctor with the real kubeconfig loader and client", () => {
   it("without any kubeconfig it says where it looked, and never falls back to localhost:8080", async () => {
     const dir = tempDir();
     const { code, stdout } = await doctor(dir, [], { HOME: dir });
-    expect(stdout.split("\n")[0]).toBe(`✗ kubeconfig: no kubeconfig at ${join(dir, ".kube", "config")} (hint: pass --kubeconfig PATH, or set KUBECONFIG)`);
+    expect(stdout.split("\n")[0]).toBe(`✗ kubeconfig: kubeconfig ${join(dir, ".kube", "config")} does not exist (hint: pass --kubeconfig PATH, or set KUBECONFIG)`);
     expect(stdout).not.toContain("api server");
     expect(code).toBe(1);
   });
