@@ -62,11 +62,10 @@ export async function startHostsHelper(options: StartHostsHelperOptions): Promis
     detached: false,
   }) as ChildProcessWithoutNullStreams;
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  let client: Client | undefined;
+  const client = new Client(child, options.closeTimeoutMs ?? 10_000);
   // What it says while loc daemon closes it in order (removing the block) is no news to the user.
-  const logLines = new LineSplitter((line) => client?.isClosing() || log(line), () => undefined, 64 * 1024);
+  const logLines = new LineSplitter((line) => client.isClosing() || log(line), () => undefined, 64 * 1024);
   child.stderr.on("data", (chunk: Buffer) => logLines.push(chunk));
-  client = new Client(child, options.closeTimeoutMs ?? 10_000);
   await client.ready(options.startTimeoutMs ?? 15_000);
   return client;
 }
