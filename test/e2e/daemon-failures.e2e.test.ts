@@ -61,6 +61,7 @@ describe("loc daemon against an API server that is not there", () => {
     try {
       const saidMs = await daemon.said(new RegExp(`loc daemon: cannot reach https://127\\.0\\.0\\.1:${port}: ECONNREFUSED; retrying with backoff .* — tunnels will appear once it answers`));
       expect(saidMs).toBeLessThan(5_000);
+      console.info(`[daemon-failures e2e] 'cannot reach' said ${saidMs} ms after start`);
       const failing = await waitFor("loc list to answer", () => daemon.list().catch(() => undefined));
       expect(failing.cluster).toMatchObject({ state: "failing", problem: "unreachable", server: `https://127.0.0.1:${port}` });
       expect((failing.cluster as { nextRetryAt: number }).nextRetryAt).toBeGreaterThan((failing.cluster as { since: number }).since);
@@ -85,6 +86,7 @@ describe("loc daemon against an API server that is not there", () => {
       const silenceMs = await daemon.said(/loc daemon: no answer from https:\/\/127\.0\.0\.1:\d+ after 5 s; still trying — tunnels will appear once it answers/);
       expect(silenceMs).toBeGreaterThanOrEqual(5_000);
       expect(silenceMs).toBeLessThan(7_000);
+      console.info(`[daemon-failures e2e] 'no answer' said ${silenceMs} ms after start`);
       await daemon.said(/loc daemon: cannot reach https:\/\/127\.0\.0\.1:\d+: .*timed out after 8 s/);
     } finally {
       await daemon.stop();
