@@ -18,4 +18,14 @@ export default tseslint.config(
     },
   },
   { files: ["src/cli/main.ts", "test/**", "bench/**"], rules: { "no-restricted-syntax": "off" } },
+  {
+    // Commands are imported when they run (ADR 0010); test/unit/cli-module-graph.unit.test.ts checks the graph.
+    files: ["src/cli/program.ts", "src/cli/main.ts"],
+    rules: {
+      "@typescript-eslint/no-restricted-imports": [
+        "error",
+        { patterns: [{ group: ["./commands/*", "*/commands/*"], allowTypeImports: true, message: "Import a command's module inside its action (await import), not up front: see ADR 0010." }] },
+      ],
+    },
+  },
 );

@@ -1,11 +1,15 @@
 import { cac } from "cac";
+import { DEFAULT_IP_RANGE } from "../daemon/ip-allocator.js";
 import { LocError } from "../errors.js";
-import { daemonCommand, DEFAULT_IP_RANGE, type DaemonFlags } from "./commands/daemon.js";
-import { doctorCommand, type DoctorFlags } from "./commands/doctor.js";
-import { exposeCommand, type ExposeFlags } from "./commands/expose.js";
-import { historyCommand, type HistoryFlags } from "./commands/history.js";
-import { listCommand, type ListFlags } from "./commands/list.js";
-import { recoverCommand, type RecoverFlags } from "./commands/recover.js";
+// Types only: each command's module (and whatever it pulls in: the Kubernetes client, ssh2, SQLite)
+// is imported when that command runs, so `loc list` or `--version` start in tens of milliseconds.
+// test/unit/cli-module-graph.unit.test.ts keeps it so; ADR 0010.
+import type { DaemonFlags } from "./commands/daemon.js";
+import type { DoctorFlags } from "./commands/doctor.js";
+import type { ExposeFlags } from "./commands/expose.js";
+import type { HistoryFlags } from "./commands/history.js";
+import type { ListFlags } from "./commands/list.js";
+import type { RecoverFlags } from "./commands/recover.js";
 import type { CliIO } from "./io.js";
 import { VERSION } from "../version.js";
 
@@ -35,7 +39,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .option("--json", "Print NDJSON, one event per line")
     .example("loc history --service default/web --since 2h")
     .action((flags: HistoryFlags) => {
-      result = historyCommand(flags, io);
+      result = import("./commands/history.js").then((m) => m.historyCommand(flags, io));
     });
 
   cli
@@ -52,7 +56,8 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .option("--user <name>", "As root: act as this user, keeping root only in a small hosts-file helper (default under sudo: the user who ran sudo)")
     .example("sudo loc daemon -n shop -n payments")
     .action((flags: DaemonFlags) => {
-      result = daemonCommand(flags, io, argv);
+      // The whole daemon graph loads here, before it drops root: nothing is imported as the user later.
+      result = import("./commands/daemon.js").then((m) => m.daemonCommand(flags, io, argv));
     });
 
   cli
@@ -65,7 +70,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .option("--json", "Print { ok, checks: [...] } as JSON")
     .example("loc doctor -n shop")
     .action((flags: DoctorFlags) => {
-      result = doctorCommand(flags, io);
+      result = import("./commands/doctor.js").then((m) => m.doctorCommand(flags, io));
     });
 
   cli
@@ -87,7 +92,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .example("loc expose shop/web --strategy selector")
     .example("loc expose --stop shop/web")
     .action((ref: string | undefined, flags: ExposeFlags) => {
-      result = exposeCommand(ref, flags, io);
+      result = import("./commands/expose.js").then((m) => m.exposeCommand(ref, flags, io));
     });
 
   cli
@@ -96,7 +101,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .option("-w, --watch", "Reprint on every change until Ctrl-C")
     .example("loc list --watch")
     .action((flags: ListFlags) => {
-      result = listCommand(flags, io);
+      result = import("./commands/list.js").then((m) => m.listCommand(flags, io));
     });
 
   cli
@@ -112,7 +117,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .example("loc recover --dry-run")
     .example("loc recover --from-cluster")
     .action((flags: RecoverFlags) => {
-      result = recoverCommand(flags, io);
+      result = import("./commands/recover.js").then((m) => m.recoverCommand(flags, io));
     });
 
   cli.help();

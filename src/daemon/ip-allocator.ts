@@ -1,5 +1,8 @@
 import { LocError } from "../errors.js";
 
+/** `loc daemon --ip-range` default; here, not in the daemon command, so the CLI's help needs no daemon code. */
+export const DEFAULT_IP_RANGE = "127.1.0.0/16";
+
 /** An IPv4 range inside 127.0.0.0/8, e.g. `127.1.0.0/16`. */
 export interface LoopbackRange {
   first: number;

@@ -2,7 +2,7 @@ import { hostname } from "node:os";
 import { Daemon } from "../../daemon/daemon.js";
 import { ExposeManager } from "../../daemon/expose-manager.js";
 import { safeRecorder } from "../../daemon/record.js";
-import { parseLoopbackRange, type LoopbackRange } from "../../daemon/ip-allocator.js";
+import { DEFAULT_IP_RANGE, parseLoopbackRange, type LoopbackRange } from "../../daemon/ip-allocator.js";
 import type { WatchScope } from "../../daemon/scope.js";
 import { serveDaemon } from "../../daemon/server.js";
 import { acquireDaemonLock } from "../../daemon/single-instance.js";
@@ -41,7 +41,7 @@ export interface DaemonFlags {
   user?: string;
 }
 
-export const DEFAULT_IP_RANGE = "127.1.0.0/16";
+export { DEFAULT_IP_RANGE };
 
 /** Plan: every flag checked before anything is touched. */
 export function planScope(flags: DaemonFlags): WatchScope {
