@@ -1,0 +1,34 @@
+// Everything the demo starts registers how to undo it here, newest first, so Ctrl-C at any point,
+// a failure or the normal end tear down exactly what was started, and each undo says what it did.
+import { say } from "./transcript.js";
+
+interface Undo {
+  what: string;
+  run(): Promise<string | void>;
+}
+
+const undos: Undo[] = [];
+let tornDown: Promise<void> | undefined;
+
+/** Registers an undo; `run` may return a sentence saying what it did (default: "stopped <what>"). */
+export function onTeardown(what: string, run: () => Promise<string | void>): void {
+  undos.push({ what, run });
+}
+
+/** Runs every undo once, newest first; a failing undo is reported and the rest still run. */
+export function teardown(): Promise<void> {
+  tornDown ??= (async () => {
+    if (undos.length === 0) return;
+    say("tearing down what the demo started:");
+    for (const undo of undos.reverse()) {
+      try {
+        const done = await undo.run();
+        say(`  ${done ?? `stopped ${undo.what}`}`);
+      } catch (error) {
+        say(`  could not stop ${undo.what}: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+    undos.length = 0;
+  })();
+  return tornDown;
+}
