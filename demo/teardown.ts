@@ -13,22 +13,26 @@ let tornDown: Promise<void> | undefined;
 /** Registers an undo; `run` may return a sentence saying what it did (default: "stopped <what>"). */
 export function onTeardown(what: string, run: () => Promise<string | void>): void {
   undos.push({ what, run });
+  // Started after a Ctrl-C began the teardown (a step still in flight): undo it as well.
+  if (tornDown) void tornDown.then(() => runAll());
 }
 
 /** Runs every undo once, newest first; a failing undo is reported and the rest still run. */
 export function teardown(): Promise<void> {
   tornDown ??= (async () => {
-    if (undos.length === 0) return;
-    say("tearing down what the demo started:");
-    for (const undo of undos.reverse()) {
-      try {
-        const done = await undo.run();
-        say(`  ${done ?? `stopped ${undo.what}`}`);
-      } catch (error) {
-        say(`  could not stop ${undo.what}: ${error instanceof Error ? error.message : String(error)}`);
-      }
-    }
-    undos.length = 0;
+    if (undos.length > 0) say("tearing down what the demo started:");
+    await runAll();
   })();
   return tornDown;
+}
+
+async function runAll(): Promise<void> {
+  for (let undo = undos.pop(); undo; undo = undos.pop()) {
+    try {
+      const done = await undo.run();
+      say(`  ${done ?? `stopped ${undo.what}`}`);
+    } catch (error) {
+      say(`  could not stop ${undo.what}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
 }
