@@ -20,7 +20,8 @@ export async function exposeToLaptop(kube: Kube, ports: DemoPorts, showLoc: Show
   onTeardown("the laptop's server", async () => (await laptop.stop(), `stopped the laptop's server (127.0.0.1:${laptop.port})`));
   say(`the laptop's app: an HTTP server on 127.0.0.1:${laptop.port} answering "${LAPTOP_REPLY.trim()}"`);
 
-  const played = playProxyPod(kube, NAMESPACE, "api", [ports.apiPod]).then((proxy) => {
+  // detached: a Ctrl-C must not kill sshd before the teardown has ended its sessions.
+  const played = playProxyPod(kube, NAMESPACE, "api", [ports.apiPod], { detached: true }).then((proxy) => {
     onTeardown(`the sshd playing proxy pod ${proxy.pod}`, async () => (await proxy.stop(), `stopped the sshd playing proxy pod ${proxy.pod} (127.0.0.1:${proxy.sshd.port})`));
     return proxy;
   });

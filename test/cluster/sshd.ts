@@ -23,6 +23,12 @@ export interface SshdOptions {
    * these override the defaults below (Match blocks are not supported here).
    */
   configLines?: string[];
+  /**
+   * Start sshd in its own process group: a Ctrl-C to the caller's terminal then leaves it running
+   * until stop(), which can still find and end its per-connection sessions (an sshd killed first
+   * orphans them, with their forward listeners).
+   */
+  detached?: boolean;
 }
 
 export interface Sshd {
@@ -34,7 +40,7 @@ export interface Sshd {
   stop(): Promise<void>;
 }
 
-export async function startSshd({ authorizedKeys, hostKeyPrivate, configLines = [] }: SshdOptions): Promise<Sshd> {
+export async function startSshd({ authorizedKeys, hostKeyPrivate, configLines = [], detached = false }: SshdOptions): Promise<Sshd> {
   if (!existsSync(sshdBinary)) {
     throw new Error(
       `sshd not found at ${sshdBinary}: install OpenSSH server (Debian/Ubuntu: apt-get install -y openssh-server) ` +
@@ -86,7 +92,7 @@ export async function startSshd({ authorizedKeys, hostKeyPrivate, configLines = 
     ].join("\n"),
   );
 
-  const child = spawn(sshdBinary, ["-D", "-e", "-f", config], { stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn(sshdBinary, ["-D", "-e", "-f", config], { stdio: ["ignore", "ignore", "pipe"], detached });
   let log = "";
   child.stderr.setEncoding("utf8").on("data", (chunk: string) => (log += chunk));
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
