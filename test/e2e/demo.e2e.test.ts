@@ -3,7 +3,8 @@
 // with the test cluster, which the e2e harness owns, left running.
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import net from "node:net";
 import { afterAll, describe, expect, inject, it } from "vitest";
 import { connect, freeLoopbackPort, waitFor } from "../cluster/helpers.js";
@@ -196,6 +197,13 @@ describe("npm run demo", () => {
     expect((await noSshd.exit).code).toBe(1);
     expect(noSshd.output()).toMatch(/^demo: OpenSSH's sshd is not at \/nonexistent\/sshd .*\(hint: apt-get install -y openssh-server.*\)$/m);
     expect(noSshd.output()).not.toContain("== 1.");
+
+    // No Go and nothing built yet: the first build cannot happen, and the demo says so first.
+    const withoutGo = (process.env.PATH ?? "").split(":").filter((dir) => !existsSync(`${dir}/go`)).join(":");
+    const noGo = await startDemo([], { PATH: withoutGo, LOC_CLUSTER_CACHE: `${tmpdir()}/loc-demo-e2e-no-cache-${randomUUID()}` });
+    expect((await noGo.exit).code).toBe(1);
+    expect(noGo.output()).toMatch(/^demo: Go is not on PATH and the test cluster is not built yet \(hint: install Go >= 1\.26.*\)$/m);
+    expect(noGo.output()).not.toContain("== 1.");
 
     const taken = net.createServer();
     await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
