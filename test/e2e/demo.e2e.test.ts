@@ -10,6 +10,7 @@ import { afterAll, describe, expect, inject, it } from "vitest";
 import { connect, freeLoopbackPort, waitFor } from "../cluster/helpers.js";
 import { runClusterScript } from "../cluster/cluster-script.js";
 import { ROOT } from "../helpers/loc-process.js";
+import { clusterCacheDir } from "../../demo/cluster.js";
 
 const kube = connect(inject("kubeconfig"));
 const apiServer = new URL(kube.config.getCurrentCluster()?.server ?? "https://127.0.0.1:0").host;
@@ -96,7 +97,7 @@ function step(output: string, n: number): string {
   return output.slice(start, end < 0 ? undefined : end);
 }
 
-async function expectNothingLeft(run: DemoRun): Promise<void> {
+async function expectNothingLeft(run: DemoRun, { ownCluster = false } = {}): Promise<void> {
   expect(processesOf(run.marker), "processes the demo started are still running").toEqual([]);
   const open = listening();
   // sshd's sessions start with a clean environment: their forward listener (the api pods' port) tells.
@@ -104,8 +105,9 @@ async function expectNothingLeft(run: DemoRun): Promise<void> {
   expect(addresses.length).toBeGreaterThanOrEqual(6);
   expect(addresses.filter((address) => open.has(address)), "ports the demo opened still listen").toEqual([]);
   expect([...open].filter((address) => address.startsWith("127.77.0.")), "the daemon's range still listens").toEqual([]);
+  if (ownCluster) expect(run.output()).toContain("stopped the local test cluster (the demo started it)");
   // The harness's cluster was running before the demo: the demo leaves it running.
-  expect(run.output()).toContain("left the local test cluster running: it was running before the demo");
+  else expect(run.output()).toContain("left the local test cluster running: it was running before the demo");
   await runClusterScript("status");
 }
 
@@ -190,6 +192,20 @@ describe("npm run demo", () => {
     expect(output).toMatch(/stopped loc daemon \(pid \d+, exit 0\)/);
     expect(output).toContain("deleted namespace shop");
     await expectNothingLeft(run);
+  }, 240_000);
+
+  it("a cluster it had to start (another name in the same cache) it stops again, with all its processes", async () => {
+    const name = `loc-demo-e2e-${randomUUID().slice(0, 8)}`;
+    const run = await startDemo([], { LOC_CLUSTER_NAME: name });
+    const { code } = await run.exit;
+    const output = run.output();
+    expect(code, output).toBe(0);
+    expect(step(output, 1)).toContain("starting the local test cluster from its cache");
+    expect(step(output, 1)).toContain(`cluster ${name} is up in`);
+    expect(step(output, 6)).toContain("hello from your laptop");
+    // kwokctl's etcd, apiserver, controllers and kwok inherit the marker: none may be left.
+    await expectNothingLeft(run, { ownCluster: true });
+    expect(existsSync(`${clusterCacheDir()}/kwok-home/clusters/${name}`)).toBe(false);
   }, 240_000);
 
   it("a missing prerequisite is one line with a hint, before anything starts", async () => {
