@@ -16,6 +16,9 @@ function portFromEnv(name: string, fallback: number): number {
   return value;
 }
 
+/** Set on Ctrl-C: a step then failing (its kubectl got the signal too) is part of stopping, not news. */
+let interrupted = false;
+
 async function finish(code: number): Promise<never> {
   await teardown();
   if (code === 0) say("the demo is over; nothing it started is left running");
@@ -47,6 +50,7 @@ async function main(argv: string[]): Promise<void> {
   if (unknown.length > 0) throw new MissingPrerequisite(`unknown argument ${unknown.join(" ")}`, usage.split("\n")[0] ?? "");
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     process.once(signal, () => {
+      interrupted = true;
       process.stdout.write("\n");
       say(`${signal === "SIGINT" ? "Ctrl-C" : signal}: stopping`);
       void finish(130);
@@ -67,6 +71,7 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch(async (error: unknown) => {
+  if (interrupted) return;
   if (error instanceof MissingPrerequisite) process.stderr.write(`demo: ${error.message} (hint: ${error.hint})\n`);
   else process.stderr.write(`demo: failed: ${error instanceof Error ? error.message : String(error)}\n`);
   await finish(1);

@@ -194,6 +194,21 @@ describe("npm run demo", () => {
     await expectNothingLeft(run);
   }, 240_000);
 
+  it("Ctrl-C while shop/api is exposed: a step in flight ends quietly, everything is torn down, nothing is left", async () => {
+    const run = await startDemo([]);
+    await waitFor("the expose to be active", async () => /active: \d+→127\.0\.0\.1:\d+/.test(run.output()) || undefined, { timeoutMs: 180_000, intervalMs: 100 });
+    process.kill(-(run.child.pid ?? 0), "SIGINT");
+    const { code } = await run.exit;
+    const output = run.output();
+    expect(code).not.toBe(0);
+    expect(output).toContain("Ctrl-C: stopping");
+    expect(output).not.toContain("demo: failed");
+    expect(output).not.toContain("== 8.");
+    expect(output).toMatch(/stopped the sshd playing proxy pod loc-api-\w+/);
+    expect(output).toMatch(/stopped loc daemon \(pid \d+, exit 0\)/);
+    await expectNothingLeft(run);
+  }, 240_000);
+
   it("a cluster it had to start (another name in the same cache) it stops again, with all its processes", async () => {
     const name = `loc-demo-e2e-${randomUUID().slice(0, 8)}`;
     const run = await startDemo([], { LOC_CLUSTER_NAME: name });
