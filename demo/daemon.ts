@@ -46,6 +46,8 @@ export async function startDemoDaemon(tempDir: string, kubeconfig: string, ipRan
       if (child.exitCode !== null) throw new Error(`loc daemon exited with ${child.exitCode}:\n${log()}`);
       const listed = await loc(["list", "--json"], stateDir);
       if (listed.code !== 0) throw new NotYet(listed.output.trim());
+      // The socket answers a moment before the daemon says it is ready; show the log once it has.
+      if (!/^loc daemon: ready/m.test(log())) throw new NotYet("not ready yet");
       return true;
     },
     { timeoutMs: 30_000, intervalMs: 300 },
@@ -58,14 +60,15 @@ interface TunnelRow {
   state: string;
 }
 
-/** Waits until the daemon forwards every one of `keys` (ns/name). */
+/** Waits until the daemon has a tunnel for each of `keys` (ns/name) and every tunnel forwards. */
 export async function waitForTunnels(stateDir: string, keys: string[]): Promise<void> {
   await waitFor(
     `tunnels forwarding: ${keys.join(", ")}`,
     async () => {
       const listed = await loc(["list", "--json"], stateDir);
       const tunnels = (JSON.parse(listed.stdout) as { tunnels: TunnelRow[] }).tunnels;
-      const waiting = keys.filter((key) => tunnels.find((t) => t.key === key)?.state !== "forwarding");
+      const missing = keys.filter((key) => !tunnels.some((t) => t.key === key));
+      const waiting = [...missing, ...tunnels.filter((t) => t.state !== "forwarding").map((t) => t.key)];
       if (waiting.length > 0) throw new NotYet(`not forwarding yet: ${waiting.join(", ")}`);
       return true;
     },
