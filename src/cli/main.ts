@@ -9,7 +9,8 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     interrupts += 1;
     // A second Ctrl-C means "now": skip whatever cleanup is still running.
     if (interrupts > 1) process.exit(130);
-    controller.abort();
+    // The signal's name is the reason: `loc env … -- cmd` passes the same signal on to cmd.
+    controller.abort(signal);
   });
 }
 

@@ -6,6 +6,7 @@ import { LocError } from "../errors.js";
 // test/unit/cli-module-graph.unit.test.ts keeps it so; ADR 0010.
 import type { DaemonFlags } from "./commands/daemon.js";
 import type { DoctorFlags } from "./commands/doctor.js";
+import type { EnvFlags } from "./commands/env.js";
 import type { ExposeFlags } from "./commands/expose.js";
 import type { HistoryFlags } from "./commands/history.js";
 import type { ListFlags } from "./commands/list.js";
@@ -71,6 +72,23 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .example("loc doctor -n shop")
     .action((flags: DoctorFlags) => {
       result = import("./commands/doctor.js").then((m) => m.doctorCommand(flags, io));
+    });
+
+  cli
+    .command("env [target]", "Print a workload's environment as its pods get it (env, envFrom, ConfigMaps, Secrets, fieldRefs), or run a command with it")
+    .option("-c, --container <name>", "This container (default: the one serving the Service's target port, else the first)")
+    .option("--json", "Print a JSON object")
+    .option("--export", "Print export lines for a POSIX shell: eval \"$(loc env shop/web --export)\"")
+    .option("-o, --output <file>", "Write the file (mode 0600, atomically) instead of printing")
+    .option("--skip-secrets", "Leave out what comes from Secrets (without get on secrets, loc env otherwise fails)")
+    .option("--context <name>", "kubeconfig context (default: the current one)")
+    .option("--kubeconfig <path>", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
+    .option("--request-timeout <duration>", REQUEST_TIMEOUT_HELP)
+    .example("loc env shop/web > .env")
+    .example("loc env shop/deploy/web -c app --json")
+    .example("loc env shop/web -- npm start")
+    .action((target: string | undefined, flags: EnvFlags) => {
+      result = import("./commands/env.js").then((m) => m.envCommand(target, flags, io));
     });
 
   cli
