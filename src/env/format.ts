@@ -11,6 +11,7 @@ export interface Formatted {
 }
 
 const DOTENV_NAME = /^[\w.-]+$/;
+const UNQUOTED = /^[^\s'"`#][^#\r\n]*(?<!\s)$/;
 const SHELL_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export function formatEnvironment(vars: ReadonlyMap<string, string>, format: EnvFormat): Formatted {
@@ -25,7 +26,7 @@ export function formatEnvironment(vars: ReadonlyMap<string, string>, format: Env
       continue;
     }
     const quoted = DOTENV_NAME.test(name) ? dotenvQuote(value) : undefined;
-    if (quoted === undefined) skipped.push({ name, reason: DOTENV_NAME.test(name) ? "its value has every kind of quote and a carriage return or \\n text, which dotenv cannot read back" : "not a name dotenv reads" });
+    if (quoted === undefined) skipped.push({ name, reason: DOTENV_NAME.test(name) ? "dotenv cannot read its value back (every kind of quote with a line break, or a trailing backslash after a space or #)" : "not a name dotenv reads" });
     else lines.push(`${name}=${quoted}`);
   }
   return { text: lines.map((line) => line + "\n").join(""), skipped };
@@ -44,6 +45,10 @@ export function shellQuote(value: string): string {
  * first also keep `$` literal for dotenv-expand and docker compose.
  */
 export function dotenvQuote(value: string): string | undefined {
+  // dotenv's quoted forms take \' (\`, \") as part of the value, so one ending in a backslash could
+  // run into the next line's quote: such a value goes unquoted, which dotenv reads as is when it has
+  // no #, line break, quote at the start, or space at either end.
+  if (value.endsWith("\\")) return UNQUOTED.test(value) ? value : undefined;
   const hasCR = value.includes("\r");
   if (!hasCR && !value.includes("'")) return `'${value}'`;
   if (!hasCR && !value.includes("`")) return `\`${value}\``;
