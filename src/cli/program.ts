@@ -106,8 +106,13 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .option("--ready-timeout <duration>", "How long the proxy pod may take to be Ready (default: 60s)")
     .option("--connect-timeout <duration>", "How long the first connection may take (default: 60s)")
     .option("--overrides <json>", "A partial Pod merged into the proxy pod, e.g. nodeSelector or tolerations")
+    .option("--env-file <path>", "When active, write the workload's environment (as it was before scaling) to this dotenv file, mode 0600 (see loc env)")
+    .option("--skip-secrets", "With --env-file: leave out what comes from Secrets")
+    .option("--context <name>", "With --env-file: kubeconfig context to read the environment with (default: the current one)")
+    .option("--kubeconfig <path>", "With --env-file: kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
     .example("loc expose shop/web --map 3000:8080")
     .example("loc expose shop/web --strategy selector")
+    .example("loc expose shop/web --env-file .env")
     .example("loc expose --stop shop/web")
     .action((ref: string | undefined, flags: ExposeFlags) => {
       result = import("./commands/expose.js").then((m) => m.exposeCommand(ref, flags, io));

@@ -24,13 +24,41 @@ export interface ExposeFlags {
   readyTimeout?: string | number;
   connectTimeout?: string | number;
   overrides?: string;
+  envFile?: string;
+  skipSecrets?: boolean;
+  kubeconfig?: string;
+  context?: string;
 }
+
+/** Reads the Service's environment and returns the dotenv text and a names-only summary (tests pass their own). */
+export type EnvFileReader = (service: string, flags: ExposeFlags, io: CliIO) => Promise<{ text: string; summary: string }>;
+
+/**
+ * --env-file: the environment is read here, in the CLI, before the daemon is asked for anything, so
+ * it is the workload's as it was before scaling, and secret values never pass through the daemon,
+ * its log or the event store. Loaded only when the flag is given (the expose client stays light).
+ */
+const readEnvFile: EnvFileReader = async (service, flags, io) => {
+  const [{ readEnvironment }, { formatEnvironment }, { describeOrigins }] = await Promise.all([
+    import("./env.js"),
+    import("../../env/format.js"),
+    import("../../env/report.js"),
+  ]);
+  const options = { ...(flags.skipSecrets ? { skipSecrets: true } : {}), ...(flags.kubeconfig !== undefined ? { kubeconfig: String(flags.kubeconfig) } : {}), ...(flags.context !== undefined ? { context: String(flags.context) } : {}) };
+  const result = await readEnvironment(service, options, io, "loc");
+  const { text, skipped } = formatEnvironment(result.vars, "dotenv");
+  for (const { name, reason } of skipped) io.stderr(`loc: ${name} left out of the env file: ${reason}\n`);
+  return { text, summary: `${result.vars.size} variables of ${result.source}: ${describeOrigins(result.origins)}` };
+};
 
 /** Plan: every flag checked before the daemon is asked for anything. */
 export function planExpose(ref: string | undefined, flags: ExposeFlags): ExposeRequest {
   if (ref === undefined) throw new LocError("which service? loc expose needs ns/svc", "e.g. loc expose shop/web", "USAGE");
   const service = formatServiceRef(parseServiceRef(String(ref)));
-  if (flags.stop) return { method: "unexpose", params: { service } };
+  if (flags.stop) {
+    if (flags.envFile !== undefined) throw new LocError("--env-file goes with an expose, not --stop", `e.g. loc expose ${service} --env-file .env`, "USAGE");
+    return { method: "unexpose", params: { service } };
+  }
   const maps = ([] as unknown[]).concat(flags.map ?? []).map(String);
   maps.forEach(parseMapFlag);
   const params: ExposeParams = {
@@ -54,15 +82,18 @@ export function planExpose(ref: string | undefined, flags: ExposeFlags): ExposeR
  * `loc expose ns/svc`: asks the daemon to send the Service's cluster traffic here, prints each step
  * as it happens, and (in the foreground) keeps it until Ctrl-C, which undoes everything.
  */
-export async function exposeCommand(ref: string | undefined, flags: ExposeFlags, io: CliIO): Promise<number> {
+export async function exposeCommand(ref: string | undefined, flags: ExposeFlags, io: CliIO, readEnv: EnvFileReader = readEnvFile): Promise<number> {
   const request = planExpose(ref, flags);
   const stateDir = resolveStateDir(flags.stateDir, clientEnvironment(io.env));
+  const envFile = flags.envFile !== undefined && request.method === "expose" ? { path: String(flags.envFile), ...(await readEnv(request.params.service, flags, io)) } : undefined;
+  let written: Promise<void> | undefined;
   let announced = false;
   const { session, end } = await converseExpose(
     stateDir,
     request,
     {
       onEvent: (event, id, time) => {
+        if (event.type === "expose.active" && envFile && !written) written = writeEnvFileOnce(envFile, io);
         if (flags.json) return io.stdout(JSON.stringify({ time: new Date(time).toISOString(), session: id, type: event.type, data: event.data }) + "\n");
         if (!announced) {
           announced = true;
@@ -75,7 +106,19 @@ export async function exposeCommand(ref: string | undefined, flags: ExposeFlags,
     },
     request.method === "expose" ? io.signal : undefined,
   );
+  await written;
   return finish(request.params.service, session, end, flags, io);
+}
+
+/** Written when the expose turns active; a failure is said but does not stop the expose. */
+async function writeEnvFileOnce(envFile: { path: string; text: string; summary: string }, io: CliIO): Promise<void> {
+  const { writeEnvFile } = await import("./env.js");
+  try {
+    await writeEnvFile(envFile.path, envFile.text);
+    io.stderr(`loc: wrote ${envFile.path} (0600): ${envFile.summary}\n`);
+  } catch (error) {
+    io.stderr(`${error instanceof LocError ? error.toLine() : String(error)}\n`);
+  }
 }
 
 function finish(service: string, session: string, end: ExposeEnd, flags: ExposeFlags, io: CliIO): number {
