@@ -107,6 +107,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .option("--connect-timeout <duration>", "How long the first connection may take (default: 60s)")
     .option("--overrides <json>", "A partial Pod merged into the proxy pod, e.g. nodeSelector or tolerations")
     .option("--env-file <path>", "When active, write the workload's environment (as it was before scaling) to this dotenv file, mode 0600 (see loc env)")
+    .option("--env-output <path>", "The same as --env-file, for Node 20, which takes --env-file for itself wherever it is on the command line")
     .option("--skip-secrets", "With --env-file: leave out what comes from Secrets")
     .option("--context <name>", "With --env-file: kubeconfig context to read the environment with (default: the current one)")
     .option("--kubeconfig <path>", "With --env-file: kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")

@@ -7,6 +7,8 @@ import { createLimitedKubeconfig } from "../cluster/rbac.js";
 import { finished, spawnLoc } from "../helpers/loc-process.js";
 import { scratchDir } from "../helpers/temp.js";
 import { readFile, stat } from "node:fs/promises";
+import { startDaemonProcess } from "./fixtures/daemon-process.js";
+import { playProxyPod, standInArgs, startExpose, startLaptopServer, waitForActive } from "./fixtures/expose-fixture.js";
 import { join } from "node:path";
 
 const SECRET_VALUE = "s3cr3t 'quoted' $(HOME)\nline2";
@@ -41,7 +43,7 @@ describe("loc env on a real cluster", () => {
               containers: [
                 { name: "sidecar", image: neverPulledImage },
                 {
-                  name: "app", image: neverPulledImage, ports: [{ name: "http", containerPort: 8080 }],
+                  name: "app", image: neverPulledImage, ports: [{ name: "http", containerPort: 18731 }],
                   resources: { limits: { cpu: "500m", memory: "128Mi" } },
                   envFrom: [{ configMapRef: { name: "app-config" } }, { prefix: "DB_", secretRef: { name: "db" } }, { configMapRef: { name: "absent", optional: true } }],
                   env: [
@@ -126,5 +128,35 @@ describe("loc env on a real cluster", () => {
     const { DB_password: _p, DB_user: _u, PASSWORD: _pw, ...rest } = expected();
     expect(JSON.parse(skipped.stdout)).toEqual(rest);
     expect(skipped.stderr).toContain("every key of Secret db left out (--skip-secrets)");
+  });
+
+  // Last: the expose scales web to 0 and back, replacing the pod the tests above read.
+  it("loc expose --env-file writes the environment once active; no secret value in history or the daemon's stderr", async () => {
+    const daemon = await startDaemonProcess(["-n", namespace, "--ip-range", "127.47.0.0/24"], inject("kubeconfig"));
+    const laptop = await startLaptopServer("laptop");
+    const envFile = join(scratchDir("loc-env-expose-"), ".env");
+    // Node 20 would take --env-file for itself (see the README): the alias.
+    const expose = startExpose([`${namespace}/web`, "--env-output", envFile, "--kubeconfig", inject("kubeconfig"), "--map", `${laptop.port}:80`, ...standInArgs()], daemon.stateDir);
+    const proxy = await playProxyPod(kube, namespace, "web", [18731]).catch((error: Error) => {
+      throw new Error(`${error.message}\nloc expose printed:\n${expose.output()}\ndaemon:\n${daemon.stderr()}`);
+    });
+    try {
+      await waitForActive(expose);
+      await waitFor("the env file", async () => (await stat(envFile).catch(() => undefined)) ?? Promise.reject(new NotYet("not yet")), { timeoutMs: 10_000 });
+      const { parse } = await import("dotenv");
+      expect(parse(await readFile(envFile, "utf8"))).toEqual(expected());
+      expect((await stat(envFile)).mode & 0o777).toBe(0o600);
+      const wrote = /loc: wrote .*\.env \(0600\): 16 variables of Deployment env-\S+\/web, container app: 2 literal, 2 from ConfigMap app-config, 3 from Secret db, 7 fieldRef, 2 resourceFieldRef\n/;
+      await waitFor("the line saying the file was written", async () => (wrote.test(expose.output()) ? true : Promise.reject(new NotYet(expose.output()))), { timeoutMs: 5_000 });
+    } finally {
+      expose.child.kill("SIGINT");
+      await expose.exit;
+      await proxy.stop();
+      await laptop.stop();
+    }
+    const history = JSON.stringify(await daemon.history([]));
+    expect(history).toContain("expose.active");
+    await daemon.stop();
+    for (const text of [history, daemon.stderr(), expose.output()]) expect(text).not.toContain("s3cr3t");
   });
 });

@@ -25,6 +25,8 @@ export interface ExposeFlags {
   connectTimeout?: string | number;
   overrides?: string;
   envFile?: string;
+  /** --env-file under another name: Node 20 itself takes `--env-file` from anywhere on its command line. */
+  envOutput?: string;
   skipSecrets?: boolean;
   kubeconfig?: string;
   context?: string;
@@ -53,10 +55,11 @@ const readEnvFile: EnvFileReader = async (service, flags, io) => {
 
 /** Plan: every flag checked before the daemon is asked for anything. */
 export function planExpose(ref: string | undefined, flags: ExposeFlags): ExposeRequest {
+  const envFile = flags.envFile ?? flags.envOutput;
   if (ref === undefined) throw new LocError("which service? loc expose needs ns/svc", "e.g. loc expose shop/web", "USAGE");
   const service = formatServiceRef(parseServiceRef(String(ref)));
   if (flags.stop) {
-    if (flags.envFile !== undefined) throw new LocError("--env-file goes with an expose, not --stop", `e.g. loc expose ${service} --env-file .env`, "USAGE");
+    if (envFile !== undefined) throw new LocError("--env-file goes with an expose, not --stop", `e.g. loc expose ${service} --env-file .env`, "USAGE");
     return { method: "unexpose", params: { service } };
   }
   const maps = ([] as unknown[]).concat(flags.map ?? []).map(String);
@@ -85,7 +88,8 @@ export function planExpose(ref: string | undefined, flags: ExposeFlags): ExposeR
 export async function exposeCommand(ref: string | undefined, flags: ExposeFlags, io: CliIO, readEnv: EnvFileReader = readEnvFile): Promise<number> {
   const request = planExpose(ref, flags);
   const stateDir = resolveStateDir(flags.stateDir, clientEnvironment(io.env));
-  const envFile = flags.envFile !== undefined && request.method === "expose" ? { path: String(flags.envFile), ...(await readEnv(request.params.service, flags, io)) } : undefined;
+  const envPath = flags.envFile ?? flags.envOutput;
+  const envFile = envPath !== undefined && request.method === "expose" ? { path: String(envPath), ...(await readEnv(request.params.service, flags, io)) } : undefined;
   let written: Promise<void> | undefined;
   let announced = false;
   const { session, end } = await converseExpose(
