@@ -49,12 +49,13 @@ function u32(value: number): Buffer {
 }
 
 const STORED_BLOCK_MAX = 0xffff;
+const SYNC_FLUSH_MARKER = Buffer.of(0x00, 0x00, 0x00, 0xff, 0xff);
 
 /**
  * Our side of the session's header zlib stream. It announces the SPDY/3 dictionary (FDICT, its
  * Adler-32) but writes stored deflate blocks: port-forward's headers are ~60 bytes, and stored blocks
  * need no async zlib round trip, so a SYN_STREAM is built synchronously and stream ids stay in write
- * order. Each block is byte-aligned, which is what a sync flush guarantees the peer's reader.
+ * order. Each block ends in a sync flush, as Go's zlib writer does and spdystream's reader needs.
  */
 export class HeaderCompressor {
   private started = false;
@@ -77,6 +78,9 @@ export class HeaderCompressor {
       parts.push(header, chunk);
       offset += STORED_BLOCK_MAX;
     } while (offset < raw.length);
+    // The sync-flush marker (an empty stored block). Go's inflater hands out a stored block's bytes
+    // only when it reads the next block header; without the marker it reads past the frame and fails.
+    parts.push(SYNC_FLUSH_MARKER);
     return Buffer.concat(parts);
   }
 }
