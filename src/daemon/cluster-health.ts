@@ -33,7 +33,8 @@ export const SILENCE_WARNING_MS = 5_000;
  */
 export class ClusterHealth {
   private current: ClusterStatus;
-  private everSynced = false;
+  /** Set once the daemon's first full pass ran (every collection listed): from then on nothing is fatal. */
+  private served = false;
 
   constructor(
     private readonly cluster: ClusterIdentity,
@@ -55,7 +56,7 @@ export class ClusterHealth {
 
   /** A watch failed: returns the error that must end the daemon, if this one is fatal at start-up. */
   failed(failure: WatchFailure): LocError | undefined {
-    if (!this.everSynced) {
+    if (!this.served) {
       const fatal = this.fatalAtStart(failure);
       if (fatal) return fatal;
     }
@@ -74,10 +75,14 @@ export class ClusterHealth {
     return undefined;
   }
 
-  /** A collection listed: the cluster answers. */
+  /** The first full pass is done: later 401/403/400 are said and retried, never fatal. */
+  serving(): void {
+    this.served = true;
+  }
+
+  /** Every collection with a problem listed again: the cluster answers. */
   synced(): void {
     const wasFailing = this.current.state === "failing";
-    this.everSynced = true;
     if (this.current.state === "reachable") return;
     this.current = { state: "reachable", server: this.cluster.server, since: this.now() };
     if (wasFailing) this.log(`loc daemon: ${this.cluster.server} answers again; tunnels are being restored`);
@@ -93,7 +98,7 @@ export class ClusterHealth {
       case "unauthorized":
         return `${this.cluster.server} refused the credentials of ${this.who()} (HTTP 401); ${retry} — log in again and loc picks it up`;
       case "forbidden":
-        return `${this.who()} may no longer watch ${failure.resource}: ${failure.message}; ${retry} — check: ${describeAccess(failure.path).canI}`;
+        return `${this.who()} may ${this.served ? "no longer " : "not "}watch ${failure.resource}: ${failure.message}; ${retry} — check: ${describeAccess(failure.path).canI}`;
       default:
         return `watch of ${failure.resource} failing: ${failure.message}; ${retry}`;
     }

@@ -202,6 +202,7 @@ export class Daemon implements DaemonCore {
         const [services, slices] = this.latest;
         this.latest = undefined;
         await this.reconcile(services, slices);
+        this.health.serving();
         this.firstPass?.();
         this.notify();
       }

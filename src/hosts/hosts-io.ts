@@ -36,12 +36,14 @@ export async function checkWritable(path: string, fs: HostsFs = fsp): Promise<vo
 }
 
 /**
- * Proves at start-up that loc can write `path` by writing it: the block removed (a dead run's stale
- * block goes too), the rest byte for byte, forced even when nothing changes. access(W_OK) cannot
- * prove it: root passes access() on files no one can write (/proc, read-only bind mounts).
+ * Proves at start-up that loc can write `path` by writing it: the same bytes back, forced, atomically
+ * and under loc's lock. It keeps whatever block is there: a second daemon refused later (another
+ * one runs) must not wipe the running one's names; a stale block goes with the daemon's first write.
+ * access(W_OK) cannot prove it: root passes access() on files no one can write (/proc, read-only
+ * bind mounts).
  */
 export async function proveWritable(path: string, fs: HostsFs = fsp): Promise<void> {
-  await writeHostsEntries(path, [], { fs, force: true });
+  await writeHostsEntries(path, undefined, { fs, force: true });
 }
 
 /**
@@ -51,7 +53,8 @@ export async function proveWritable(path: string, fs: HostsFs = fsp): Promise<vo
  */
 export async function writeHostsEntries(
   path: string,
-  entries: readonly HostEntry[],
+  /** The block's new entries; undefined keeps the file's text as it is. */
+  entries: readonly HostEntry[] | undefined,
   options: { fs?: HostsFs; lock?: LockOptions; force?: boolean } = {},
 ): Promise<WriteOutcome> {
   const fs = options.fs ?? fsp;
@@ -62,7 +65,7 @@ export async function writeHostsEntries(
       target,
       async () => {
         const original = await fs.readFile(target, ENCODING);
-        const next = renderHostsFile(parseHostsFile(original), entries);
+        const next = entries === undefined ? original : renderHostsFile(parseHostsFile(original), entries);
         if (next === original && !options.force) return "unchanged";
         return replaceFile(target, Buffer.from(next, ENCODING), fs);
       },

@@ -1,7 +1,7 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import fetch, { type RequestInit, type Response } from "node-fetch";
 import { createInterface } from "node:readline";
-import { errorMessage } from "../errors.js";
+import { errorCode, errorMessage } from "../errors.js";
 import { KubeRequestError, type CollectionRef, type KubeObject, type ListResult, type RawWatchEvent, type WatchPort } from "./cluster-port.js";
 import { DEFAULT_REQUEST_TIMEOUT_MS, RequestDeadline, timeoutError } from "./request-timeout.js";
 
@@ -63,7 +63,9 @@ export class KubeWatchPort implements WatchPort {
     try {
       return await this.config.applyToFetchOptions({});
     } catch (error) {
-      const message = errorMessage(error).trim().split("\n")[0] || "the credential plugin failed without a message";
+      let message = errorMessage(error).trim().split("\n")[0] || "the credential plugin failed without a message";
+      // sudo resets PATH to its secure_path: a plugin in ~/google-cloud-sdk/bin or ~/.krew/bin is not found.
+      if (errorCode(error) === "ENOENT") message = `credential plugin not found (${message})${process.env.SUDO_USER ? `; sudo reset PATH: run sudo env "PATH=$PATH" loc daemon` : ""}`;
       throw Object.assign(new KubeRequestError(message, undefined), { problem: "credentials" });
     }
   }

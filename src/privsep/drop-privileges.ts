@@ -53,6 +53,8 @@ function refuse(message: string): never {
 export function invokingUser(env: NodeJS.ProcessEnv, flagUser?: string, lookup: PasswdLookup = lookupPasswd): InvokingUser | undefined {
   if (flagUser !== undefined) {
     if (!USER_NAME.test(flagUser)) refuse(`--user "${flagUser}" is not a user name`);
+    // Under sudo, act only as the user sudo vouched for: a sudo rule for loc must not become one for anyone.
+    if (env.SUDO_USER !== undefined && env.SUDO_USER !== flagUser) refuse(`--user ${flagUser} is not the user who ran sudo (${env.SUDO_USER})`);
     const user = lookup(flagUser) ?? refuse(`--user ${flagUser}: no such user`);
     if (user.uid === 0) refuse(`--user ${flagUser} is root: there would be no privileges to drop`);
     return user;

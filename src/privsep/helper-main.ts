@@ -7,6 +7,7 @@ import { Lo0Aliases } from "../daemon/loopback-aliases.js";
 import { errorMessage, LocError } from "../errors.js";
 import { proveWritable } from "../hosts/hosts-io.js";
 import { HostsHelper } from "./hosts-helper.js";
+import { assertOnlyRootCanReplace } from "./safe-path.js";
 import { type HelperAnswer, type HelperReady, LineSplitter, parseRangeArg } from "./protocol.js";
 
 const log = (line: string) => process.stderr.write(`loc hosts helper: ${line}\n`);
@@ -45,6 +46,8 @@ async function main(): Promise<number> {
     const hostsFile = await realpath(argument("--hosts-file")).catch(() => argument("--hosts-file"));
     // A real write, not access(): root passes access() on files it cannot write (/proc, read-only
     // mounts). It also removes a block a killed earlier run left behind.
+    // Only when root: an unprivileged helper (tests, a user's own file) has nothing to abuse.
+    if (process.getuid?.() === 0) await assertOnlyRootCanReplace(hostsFile);
     await proveWritable(hostsFile);
     const aliases = process.platform === "darwin" ? new Lo0Aliases() : undefined;
     helper = new HostsHelper({ hostsFile, range, send, log, aliases, sendServer });

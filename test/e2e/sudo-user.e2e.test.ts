@@ -2,9 +2,9 @@
 // that user (only a small helper keeps root, for the hosts file), so `loc list`, `loc history` and
 // `loc expose` work without sudo, the state is the user's, and the recorded owner is the user.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, statSync, writeFileSync, chmodSync, existsSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync, existsSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { DaemonStatus } from "../../src/daemon/api.js";
 import { labelValue } from "../../src/expose/identity.js";
@@ -107,6 +107,7 @@ beforeAll(async () => {
 afterAll(async () => {
   user?.remove();
   install?.remove();
+  if (hostsFile) rmSync(dirname(hostsFile), { recursive: true, force: true });
   await backend?.close();
   if (namespace) {
     await deleteClusterPortForward(kube, `loc-sudo-${namespace}`).catch(() => undefined);

@@ -83,14 +83,17 @@ describe("loc daemon refuses bad input with one line, a hint and a non-zero exit
     expect(noConfig.stderr).toMatch(/kubeconfig .*nokube does not exist \(hint: pass --kubeconfig PATH, or set KUBECONFIG\)/);
   });
 
-  it("a second daemon on the same state dir", async () => {
+  it("a second daemon on the same state dir, leaving the running one's hosts block alone", async () => {
     const { args, stateDir, hostsFile } = setup();
+    // The running daemon's block: proving the file writable must not wipe it.
+    const running = "127.0.0.1 localhost\n# BEGIN loc managed block (written by loc daemon; do not edit)\n127.1.0.1 web web.shop # loc\n# END loc managed block\n";
+    writeFileSync(hostsFile, running);
     const lock = await acquireDaemonLock(stateDir);
     try {
       const { code, stderr } = await loc(["daemon", ...args]);
       expect(code).toBe(1);
       expect(stderr).toBe(`loc: a loc daemon is already running (pid ${process.pid}) (hint: stop it with kill ${process.pid}, or use it: loc list)\n`);
-      expect(readFileSync(hostsFile, "utf8")).toBe("127.0.0.1 localhost\n");
+      expect(readFileSync(hostsFile, "utf8")).toBe(running);
     } finally {
       lock.release();
     }

@@ -70,6 +70,15 @@ describe("the daemon's start-up failures are fatal and said in one line", () => 
   });
 });
 
+describe("start-up is over only once every collection listed", () => {
+  it("Services list but EndpointSlices are forbidden: still fatal, naming EndpointSlices", async () => {
+    const cluster = new MemoryCluster();
+    cluster.failNext("/apis/discovery.k8s.io/v1/endpointslices", new KubeRequestError("endpointslices.discovery.k8s.io is forbidden", 403));
+    const fatal = await startDaemon(cluster).daemon.fatal;
+    expect(fatal.toLine()).toMatch(/^loc: user "alice" \(context "dev"\) may not list and watch endpointslices\.discovery\.k8s\.io in all namespaces \(HTTP 403\)/);
+  });
+});
+
 describe("an unreachable API server is said out loud, never silently retried", () => {
   it("one line when it cannot be reached, none per retry, one when it answers again; loc list shows it meanwhile", async () => {
     const cluster = new MemoryCluster();

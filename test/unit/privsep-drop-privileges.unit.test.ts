@@ -19,8 +19,9 @@ describe("invokingUser", () => {
     expect(invokingUser(sudo("1000", "27", "dev"), undefined, lookup)).toEqual({ ...DEV, gid: 27 });
   });
 
-  it("prefers --user NAME to sudo's variables", () => {
-    expect(invokingUser(sudo("1001", "1001", "other"), "dev", lookup)).toEqual(DEV);
+  it("takes --user NAME without sudo, and under sudo only the user sudo names", () => {
+    expect(invokingUser({}, "dev", lookup)).toEqual(DEV);
+    expect(() => invokingUser(sudo("1001", "1001", "other"), "dev", lookup)).toThrow(/--user dev is not the user who ran sudo \(other\)/);
   });
 
   it("refuses root, unknown users, partial or inconsistent sudo variables, odd names", () => {

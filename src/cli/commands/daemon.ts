@@ -1,4 +1,6 @@
 import { hostname } from "node:os";
+import { delimiter, resolve } from "node:path";
+import Database from "better-sqlite3";
 import { Daemon } from "../../daemon/daemon.js";
 import { ExposeManager } from "../../daemon/expose-manager.js";
 import { safeRecorder } from "../../daemon/record.js";
@@ -57,23 +59,29 @@ export function planScope(flags: DaemonFlags): WatchScope {
   return { namespaces, excludeNamespaces, labelSelector };
 }
 
-export async function daemonCommand(flags: DaemonFlags, io: CliIO, argv?: readonly string[]): Promise<number> {
+export async function daemonCommand(given: DaemonFlags, io: CliIO, argv?: readonly string[]): Promise<number> {
+  // Paths as typed, made absolute now: under sudo the daemon moves to the user's home when it drops root.
+  const flags = { ...given, kubeconfig: absolutePath(given.kubeconfig), stateDir: absolutePath(given.stateDir), hostsFile: absolutePath(given.hostsFile) };
+  const env = { ...io.env, KUBECONFIG: io.env.KUBECONFIG?.split(delimiter).map((file) => (file ? resolve(file) : file)).join(delimiter) };
+  if (env.KUBECONFIG === undefined) delete env.KUBECONFIG;
   const scope = planScope(flags);
   const ipRange = parseLoopbackRange(flags.ipRange ?? DEFAULT_IP_RANGE);
   const clusterDomain = String(flags.clusterDomain ?? "cluster.local");
   if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(clusterDomain)) {
     throw new LocError(`--cluster-domain "${clusterDomain}" is not a domain`, "e.g. cluster.local", "BAD_FLAG");
   }
-  const timeoutMs = requestTimeoutMs(flags.requestTimeout, io.env);
+  const timeoutMs = requestTimeoutMs(flags.requestTimeout, env);
   const hostsFile = String(flags.hostsFile ?? "/etc/hosts");
   const log = (line: string) => io.stderr(`${line}\n`);
   // Who we are is settled before anything of the user's is read: under sudo the hosts file goes to a
   // root helper and the rest of this function runs as the user, with the user's environment.
-  const settled = await settlePrivileges({ flagUser: flags.user, hostsFile, range: ipRange, argv, log }, io.env);
+  preloadSqlite();
+  const settled = await settlePrivileges({ flagUser: flags.user, hostsFile, range: ipRange, argv, log }, env);
   try {
     return await serve(flags, io, { scope, ipRange, clusterDomain, timeoutMs, hostsFile, log, settled });
   } finally {
-    await settled.helper?.close();
+    // Said, not thrown: a helper slow to exit must not hide why the daemon stopped.
+    await settled.helper?.close().catch((error: unknown) => log(`loc daemon: ${error instanceof LocError ? error.toLine() : String(error)}`));
   }
 }
 
@@ -159,6 +167,15 @@ async function serve(flags: DaemonFlags, io: CliIO, plan: Plan): Promise<number>
   } finally {
     lock.release();
   }
+}
+
+function absolutePath(path: string | undefined): string | undefined {
+  return path === undefined ? undefined : resolve(String(path));
+}
+
+/** better-sqlite3 loads its native addon on first use: do it as root, before the install may be unreadable. */
+function preloadSqlite(): void {
+  new Database(":memory:").close();
 }
 
 function describeRunAs(settled: Settled, owner: string): string {
