@@ -6,6 +6,8 @@ import { encodeFrame, FLAG_FIN, FrameParser, RstStatus, type Frame } from "../..
 import { HeaderCompressor, HeaderDecompressor } from "../../src/transports/spdy/header-block.js";
 
 export const REFUSED_PORT = 1;
+/** Like kwok: FIN on the data stream first, the dial error on the error stream after it. */
+export const REFUSED_AFTER_FIN_PORT = 2;
 
 /** Two ends of an in-memory byte pipe. */
 export function bytePipe(): [Duplex, Duplex] {
@@ -78,6 +80,10 @@ export class FakeSpdyServer {
         const errorId = frame.streamId - 2;
         this.send({ type: "data", streamId: errorId, flags: FLAG_FIN, data: Buffer.from(`error forwarding port ${REFUSED_PORT} to pod fake: connection refused`) });
         this.send({ type: "rstStream", streamId: frame.streamId, status: RstStatus.cancel });
+      }
+      if (headers.get("streamtype") === "data" && headers.get("port") === String(REFUSED_AFTER_FIN_PORT)) {
+        this.send({ type: "data", streamId: frame.streamId, flags: FLAG_FIN, data: Buffer.alloc(0) });
+        this.send({ type: "data", streamId: frame.streamId - 2, flags: FLAG_FIN, data: Buffer.from("no forward found for port 2") });
       }
     }
     if (frame.type === "data" && this.headersByStream.get(frame.streamId)?.get("streamtype") === "data") {

@@ -3,7 +3,7 @@ import type { Duplex } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { encodeFrame } from "../../src/transports/spdy/frames.js";
 import { SpdySession, type SessionOptions } from "../../src/transports/spdy/session.js";
-import { bytePipe, FakeSpdyServer, REFUSED_PORT } from "../helpers/fake-spdy-server.js";
+import { bytePipe, FakeSpdyServer, REFUSED_AFTER_FIN_PORT, REFUSED_PORT } from "../helpers/fake-spdy-server.js";
 
 const sessions: SpdySession[] = [];
 const connections: Duplex[] = [];
@@ -71,6 +71,16 @@ describe("SPDY port-forward session", () => {
     expect(error.message).toMatch(/error forwarding port 1 to pod fake/);
     expect(session.isOpen).toBe(true);
     expect((await exchange(healthy, Buffer.from("still here"))).toString()).toBe("still here");
+  });
+
+  it("reports a dial error that arrives after the data stream's FIN (kwok's order) instead of a clean end", async () => {
+    const { session } = connect();
+    const refused = session.openConnection(REFUSED_AFTER_FIN_PORT);
+    refused.on("end", () => expect.unreachable("a refused connection must not end cleanly"));
+    refused.resume();
+    const [error] = (await once(refused, "error")) as [Error];
+    expect(error.message).toBe("port-forward: no forward found for port 2");
+    expect(session.isOpen).toBe(true);
   });
 
   it("ends the session on a malformed frame from the server, every connection erroring (no hang)", async () => {

@@ -13,8 +13,8 @@ export interface StreamSender {
 
 // The kubelet writes the dial error as text; anything longer is not a message worth keeping whole.
 const MAX_ERROR_TEXT = 16 * 1024;
-// spdystream queues DATA by priority but sends RST_STREAM at once, so a reset can overtake the error
-// text explaining it; wait this long for the text before failing with a bare "reset".
+// spdystream queues DATA by priority but sends RST_STREAM at once, and kwok FINs the data stream
+// before writing a dial error: wait this long for the error stream before trusting a reset or FIN.
 const ERROR_TEXT_GRACE_MS = 200;
 
 /**
@@ -28,7 +28,7 @@ export class PortForwardConnection extends Duplex {
   private localFinSent = false;
   private remoteFinReceived = false;
   private errorStreamDone = false;
-  private resetTimer: NodeJS.Timeout | undefined;
+  private errorStreamWait: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly session: StreamSender,
@@ -52,7 +52,10 @@ export class PortForwardConnection extends Duplex {
     if (data.length) more = this.push(data);
     if (fin) {
       this.remoteFinReceived = true;
-      this.push(null);
+      // The pod side closed — or the dial failed, and the reason comes on the error stream, maybe
+      // after this FIN (kwok sends it so): end cleanly only once the error stream ended empty.
+      if (this.errorStreamDone) this.push(null);
+      else this.errorStreamWait ??= setTimeout(() => this.push(null), ERROR_TEXT_GRACE_MS);
     }
     return more;
   }
@@ -66,7 +69,7 @@ export class PortForwardConnection extends Duplex {
   onReset(streamId: number, status: number): void {
     if (streamId === this.errorStreamId) return this.onErrorStreamDone();
     if (this.errorStreamDone || this.errorText) return this.failWithErrorText(`port-forward stream reset by the server (status ${status})`);
-    this.resetTimer ??= setTimeout(() => this.failWithErrorText(`port-forward stream reset by the server (status ${status})`), ERROR_TEXT_GRACE_MS);
+    this.errorStreamWait ??= setTimeout(() => this.failWithErrorText(`port-forward stream reset by the server (status ${status})`), ERROR_TEXT_GRACE_MS);
   }
 
   /** The whole session ended (socket lost, GOAWAY past our streams, protocol error). */
@@ -75,9 +78,13 @@ export class PortForwardConnection extends Duplex {
   }
 
   private onErrorStreamDone(): void {
+    if (this.errorStreamDone) return;
     this.errorStreamDone = true;
-    if (this.errorText.trim()) this.failWithErrorText("");
-    else if (this.resetTimer) this.failWithErrorText("port-forward stream reset by the server");
+    if (this.errorText.trim()) return this.failWithErrorText("");
+    if (!this.errorStreamWait) return;
+    clearTimeout(this.errorStreamWait);
+    if (this.remoteFinReceived) this.push(null);
+    else this.failWithErrorText("port-forward stream reset by the server");
   }
 
   private failWithErrorText(fallback: string): void {
@@ -107,7 +114,7 @@ export class PortForwardConnection extends Duplex {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    clearTimeout(this.resetTimer);
+    clearTimeout(this.errorStreamWait);
     // Cleanly closed both ways needs no reset; anything else tells the server to drop the pod side.
     if (!(this.localFinSent && this.remoteFinReceived)) this.session.sendReset(this.dataStreamId, RstStatus.cancel);
     this.session.forget(this.errorStreamId, this.dataStreamId);

@@ -1,0 +1,139 @@
+import type { KubeConfig } from "@kubernetes/client-node";
+import type { Duplex } from "node:stream";
+import { dialSession, type DialedSession, type SessionPath } from "./spdy/dial-session.js";
+import { SpdySession, type SessionOptions } from "./spdy/session.js";
+import type { ForwardTransport, PodTarget } from "./transport.js";
+
+export type PodRef = { namespace: string; pod: string };
+
+export type SessionEvent =
+  | { type: "opened"; pod: PodRef; path: SessionPath; ms: number }
+  | { type: "closed"; pod: PodRef; reason: string; idle: boolean };
+
+export interface SpdyTransportOptions extends SessionOptions {
+  /** Close a pod's session after this long without connections. */
+  idleMs?: number;
+  /** Which way into the API server; both, WebSocket first, by default. */
+  only?: SessionPath;
+  onSessionEvent?: (event: SessionEvent) => void;
+  /** Replaces the API server dial (tests). */
+  dial?: (pod: PodRef, signal?: AbortSignal) => Promise<DialedSession>;
+}
+
+interface PodSession {
+  opening?: Promise<SpdySession>;
+  session?: SpdySession;
+  idleTimer?: NodeJS.Timeout;
+}
+
+/**
+ * Port-forward multiplexed like kubectl's: one SPDY session per pod, shared by every tunnel and
+ * connection to it, two streams per connection. A session opens on first use, is dropped on
+ * GOAWAY, socket loss or missed pings (the next connection opens a new one) and closes when idle.
+ */
+export class SpdyPortForwardTransport implements ForwardTransport {
+  readonly kind = "forward";
+  readonly name = "spdy";
+  private readonly pods = new Map<string, PodSession>();
+  private readonly dial: (pod: PodRef, signal?: AbortSignal) => Promise<DialedSession>;
+
+  constructor(
+    config: KubeConfig,
+    private readonly options: SpdyTransportOptions = {},
+  ) {
+    this.dial = options.dial ?? ((pod, signal) => dialSession(config, pod, { signal, only: options.only }));
+  }
+
+  async open(target: PodTarget, signal?: AbortSignal): Promise<Duplex> {
+    const pod = { namespace: target.namespace, pod: target.pod };
+    for (let attempt = 0; ; attempt += 1) {
+      const session = await this.session(pod, signal);
+      // A session can stop taking streams between the await and here (GOAWAY): take a new one once.
+      if (!session.isOpen && attempt === 0) continue;
+      const entry = this.pods.get(key(pod));
+      if (entry?.session === session) clearTimeout(entry.idleTimer);
+      return session.openConnection(target.port);
+    }
+  }
+
+  /** Whether the pod's session is up, for status displays. */
+  sessionState(pod: PodRef): "up" | "opening" | "none" {
+    const entry = this.pods.get(key(pod));
+    if (entry?.session?.isOpen) return "up";
+    return entry?.opening ? "opening" : "none";
+  }
+
+  get sessionCount(): number {
+    return [...this.pods.values()].filter((entry) => entry.session?.isOpen).length;
+  }
+
+  /** Closes every session (daemon shutdown). */
+  close(): void {
+    for (const entry of this.pods.values()) {
+      clearTimeout(entry.idleTimer);
+      entry.session?.close();
+    }
+    this.pods.clear();
+  }
+
+  private async session(pod: PodRef, signal?: AbortSignal): Promise<SpdySession> {
+    const entry = this.pods.get(key(pod));
+    if (entry?.session?.isOpen) return entry.session;
+    if (entry?.opening) return abortable(entry.opening, signal);
+    const fresh: PodSession = {};
+    // The dial is shared by every connection waiting for it, so one caller's abort must not cancel it.
+    fresh.opening = this.openSession(pod, fresh);
+    fresh.opening.catch(() => undefined);
+    this.pods.set(key(pod), fresh);
+    return abortable(fresh.opening, signal);
+  }
+
+  private async openSession(pod: PodRef, entry: PodSession): Promise<SpdySession> {
+    const started = performance.now();
+    let dialed: DialedSession;
+    try {
+      dialed = await this.dial(pod);
+    } catch (error) {
+      if (this.pods.get(key(pod)) === entry) this.pods.delete(key(pod));
+      throw error;
+    } finally {
+      entry.opening = undefined;
+    }
+    const session = new SpdySession(dialed.socket, this.options);
+    entry.session = session;
+    this.options.onSessionEvent?.({ type: "opened", pod, path: dialed.path, ms: performance.now() - started });
+    const forget = () => {
+      clearTimeout(entry.idleTimer);
+      if (this.pods.get(key(pod)) === entry) this.pods.delete(key(pod));
+    };
+    let idleClose = false;
+    session.on("goaway", forget);
+    session.on("closed", (reason: Error) => {
+      forget();
+      this.options.onSessionEvent?.({ type: "closed", pod, reason: reason.message, idle: idleClose });
+    });
+    session.on("idle", () => {
+      clearTimeout(entry.idleTimer);
+      entry.idleTimer = setTimeout(() => {
+        if (session.connectionCount > 0) return;
+        idleClose = true;
+        session.close(new Error("port-forward session idle"));
+      }, this.options.idleMs ?? 60_000).unref();
+    });
+    return session;
+  }
+}
+
+function key(pod: PodRef): string {
+  return `${pod.namespace}/${pod.pod}`;
+}
+
+function abortable<T>(promise: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(new Error("port-forward aborted"));
+  return new Promise((resolve, reject) => {
+    const abort = () => reject(new Error("port-forward aborted"));
+    signal.addEventListener("abort", abort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", abort));
+  });
+}
