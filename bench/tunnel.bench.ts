@@ -13,6 +13,8 @@ import { HostsFileWriter } from "../src/hosts/writer.js";
 import { KubeWatchPort } from "../src/kube/kube-watch-port.js";
 import { MemoryEventStore } from "../src/store/memory-store.js";
 import { KubePortForwardTransport } from "../src/transports/kube-port-forward.js";
+import { SpdyPortForwardTransport } from "../src/transports/spdy-port-forward.js";
+import type { ForwardTransport } from "../src/transports/transport.js";
 import { runClusterScript } from "../test/cluster/cluster-script.js";
 import {
   connect,
@@ -41,11 +43,11 @@ const dir = scratchDir("loc-bench-");
 const namespace = await createNamespace(kube, "loc-bench");
 const cleanups: (() => Promise<unknown>)[] = [() => deleteNamespace(kube, namespace)];
 
-function daemonFor(hostsFile: string, range: string) {
+function daemonFor(hostsFile: string, range: string, transport: ForwardTransport = new KubePortForwardTransport(kube.config)) {
   const hosts = new HostsFileWriter({ path: hostsFile });
   const daemon = new Daemon({
     watchPort: new KubeWatchPort(kube.config),
-    transport: new KubePortForwardTransport(kube.config),
+    transport,
     store: new MemoryEventStore(),
     hosts,
     hostsFile,
@@ -118,10 +120,20 @@ try {
   const bulk = daemonFor(join(dir, "hosts"), "127.61.0.0/24");
   bulk.daemon.start();
   await bulk.daemon.ready;
-  const bulkTunnel = () => bulk.daemon.status().tunnels.find((t) => t.key === `${namespace}/bulk`);
-  for (let i = 0; i < 100 && bulkTunnel()?.state !== "forwarding"; i++) await new Promise((r) => setTimeout(r, 100));
-  if (bulkTunnel()?.state !== "forwarding") throw new Error(`the bulk tunnel is not forwarding: ${JSON.stringify(bulk.daemon.status().tunnels)}`);
-  const tunnelIp = bulkTunnel()?.ip ?? "";
+  // The same Service through a second daemon on the spdy transport (one multiplexed session per pod).
+  const spdyTransport = new SpdyPortForwardTransport(kube.config);
+  const spdyBulk = daemonFor(join(dir, "hosts-spdy"), "127.62.0.0/24", spdyTransport);
+  spdyBulk.daemon.start();
+  await spdyBulk.daemon.ready;
+  cleanups.push(async () => (await spdyBulk.daemon.stop("bench"), spdyTransport.close()));
+  const forwardingIp = async (daemon: Daemon) => {
+    const tunnel = () => daemon.status().tunnels.find((t) => t.key === `${namespace}/bulk`);
+    for (let i = 0; i < 100 && tunnel()?.state !== "forwarding"; i++) await new Promise((r) => setTimeout(r, 100));
+    if (tunnel()?.state !== "forwarding") throw new Error(`the bulk tunnel is not forwarding: ${JSON.stringify(daemon.status().tunnels)}`);
+    return tunnel()?.ip ?? "";
+  };
+  const tunnelIp = await forwardingIp(bulk.daemon);
+  const spdyIp = await forwardingIp(spdyBulk.daemon);
   step("starting kubectl port-forward");
   const kubectlBlast = await kubectlPortForward(join(bin, "kubectl"), kubeconfig, namespace, podName, 9000);
   const kubectlEcho = await kubectlPortForward(join(bin, "kubectl"), kubeconfig, namespace, podName, 9001);
@@ -158,18 +170,26 @@ try {
   step("measuring");
   // Alternate to spread any drift of the machine over both.
   const locMbps = [await download(tunnelIp, 9000)];
+  const spdyMbps = [await download(spdyIp, 9000)];
   const kubectlMbps = [await download("127.0.0.1", kubectlBlast.localPort)];
   locMbps.push(await download(tunnelIp, 9000));
+  spdyMbps.push(await download(spdyIp, 9000));
   kubectlMbps.push(await download("127.0.0.1", kubectlBlast.localPort));
   const loc = Math.max(...locMbps);
+  const spdy = Math.max(...spdyMbps);
   const kubectl = Math.max(...kubectlMbps);
   const locLatency = await latency(tunnelIp, 9001);
+  const spdyLatency = await latency(spdyIp, 9001);
   const kubectlLatency = await latency("127.0.0.1", kubectlEcho.localPort);
   const mb = TRANSFER_BYTES / 1024 / 1024;
   console.log(`${mb} MB download: loc ${loc.toFixed(0)} MB/s, kubectl port-forward ${kubectl.toFixed(0)} MB/s, ratio loc/kubectl ${(loc / kubectl).toFixed(2)} (best of 2 each)`);
   console.log(
     `new connection + first byte (${LATENCY_SAMPLES} sequential): loc p50 ${locLatency.p50.toFixed(1)} ms p95 ${locLatency.p95.toFixed(1)} ms, ` +
       `kubectl p50 ${kubectlLatency.p50.toFixed(1)} ms p95 ${kubectlLatency.p95.toFixed(1)} ms, p50 ratio loc/kubectl ${(locLatency.p50 / kubectlLatency.p50).toFixed(2)}`,
+  );
+  console.log(
+    `spdy transport: ${mb} MB download ${spdy.toFixed(0)} MB/s (ratio spdy/kubectl ${(spdy / kubectl).toFixed(2)}); new connection + first byte ` +
+      `p50 ${spdyLatency.p50.toFixed(1)} ms p95 ${spdyLatency.p95.toFixed(1)} ms, p50 ratio spdy/kubectl ${(spdyLatency.p50 / kubectlLatency.p50).toFixed(2)}`,
   );
 } finally {
   for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => console.error(`cleanup: ${String(error)}`));
