@@ -150,6 +150,26 @@ describe("spdy port-forward transport on the test cluster", () => {
     expect(frames[3]?.type === "data" && frames[3].data.toString()).toBe("first bytes");
   });
 
+  it("replaces a session whose connection to the API server is lost: its connections fail, new ones work", async () => {
+    const sockets: Duplex[] = [];
+    const { t, events, opened } = transport({
+      dial: async (target) => {
+        const dialed = await dialSession(config, target);
+        sockets.push(dialed.socket);
+        return dialed;
+      },
+    });
+    const victim = await t.open({ namespace, pod, port: echoPort });
+    victim.write("x");
+    await new Promise((resolve) => victim.once("data", resolve));
+    const failed = new Promise<Error>((resolve) => victim.once("error", resolve));
+    sockets[0]?.destroy();
+    expect((await failed).message).toMatch(/session connection closed/);
+    expect(events.filter((e) => e.type === "closed")).toHaveLength(1);
+    expect(await exchange(await t.open({ namespace, pod, port: echoPort }), Buffer.from("after"))).toEqual(Buffer.from("after"));
+    expect(opened()).toHaveLength(2);
+  });
+
   it("closes an idle session and opens a new one for the next connection", async () => {
     const { t, events, opened } = transport({ idleMs: 200 });
     expect(await exchange(await t.open({ namespace, pod, port: echoPort }), Buffer.from("one"))).toEqual(Buffer.from("one"));
