@@ -151,6 +151,20 @@ function decodeControl(type: number, flags: number, payload: Buffer): Frame | un
   }
 }
 
+/** The first `count` bytes of a chunk list (or all there are), joining only the chunks needed. */
+export function leadingBytes(chunks: Buffer[], count: number): Buffer {
+  const first = chunks[0] ?? Buffer.alloc(0);
+  if (first.length >= count) return first;
+  const needed: Buffer[] = [];
+  let length = 0;
+  for (const chunk of chunks) {
+    if (length >= count) break;
+    needed.push(chunk);
+    length += chunk.length;
+  }
+  return Buffer.concat(needed);
+}
+
 /**
  * Cuts a byte stream into frames, however the bytes were split across reads or WebSocket messages.
  * Throws SpdyProtocolError on bytes that are not SPDY/3; the caller must then end the session.
@@ -178,15 +192,14 @@ export class FrameParser {
   }
 
   private head(): Buffer {
-    const first = this.pending[0] as Buffer;
-    return first.length >= 8 ? first : Buffer.concat(this.pending).subarray(0, 8);
+    return leadingBytes(this.pending, 8);
   }
 
   private decode(bytes: Buffer): Frame[] {
     const first = bytes.readUInt32BE(0);
     const flags = bytes[4] ?? 0;
-    // Copy: the payload outlives this read buffer (it is pushed into streams that may be slow).
-    const payload = Buffer.from(bytes.subarray(8));
+    // No copy: socket reads and our concats are fresh buffers nobody writes into again.
+    const payload = bytes.subarray(8);
     if ((first & 0x80000000) === 0) {
       return [{ type: "data", streamId: nonZeroStream(first & MAX_STREAM_ID, "DATA"), flags, data: payload }];
     }

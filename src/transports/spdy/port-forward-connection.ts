@@ -36,7 +36,8 @@ export class PortForwardConnection extends Duplex {
     readonly errorStreamId: number,
     readonly dataStreamId: number,
   ) {
-    super({ allowHalfOpen: false });
+    // Bounded per connection: a full buffer pauses the session until the local side reads.
+    super({ allowHalfOpen: false, readableHighWaterMark: 256 * 1024 });
   }
 
   /** DATA on one of our two streams; returns false when the reader is full (the session pauses). */

@@ -1,12 +1,15 @@
 import { createHash, randomBytes, randomFillSync } from "node:crypto";
 import type { Socket } from "node:net";
 import { Duplex } from "node:stream";
+import { leadingBytes } from "./frames.js";
 
 // A minimal RFC 6455 client, only as much as a byte tunnel needs. Why not `ws`: it refuses the
 // subprotocol `SPDY/3.1+portforward.k8s.io` ('/' is not an HTTP token character), and answering
 // without a requested subprotocol is an error there too; the API server insists on exactly that name.
 
 const WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+// Enough to hold a few SPDY frames, so a fast session is not paused and resumed for every message.
+const READ_BUFFER_BYTES = 256 * 1024;
 const Opcode = { continuation: 0, text: 1, binary: 2, close: 8, ping: 9, pong: 10 } as const;
 
 /** The headers of a WebSocket upgrade request offering `protocol`, and the answer to expect. */
@@ -44,7 +47,7 @@ export class WebSocketByteStream extends Duplex {
   private closeSent = false;
 
   constructor(private readonly socket: Socket, head: Buffer) {
-    super({ allowHalfOpen: false });
+    super({ allowHalfOpen: false, readableHighWaterMark: READ_BUFFER_BYTES });
     socket.on("data", (chunk: Buffer) => this.onBytes(chunk));
     socket.on("end", () => this.push(null));
     socket.on("close", () => this.destroy());
@@ -67,7 +70,7 @@ export class WebSocketByteStream extends Duplex {
     if (this.buffered < 2) return undefined;
     // Join the chunks only once a whole message is here: a big message in many reads stays linear.
     const first = this.chunks[0] as Buffer;
-    const head = first.length >= 14 || this.chunks.length === 1 ? first : Buffer.concat(this.chunks).subarray(0, 14);
+    const head = leadingBytes(this.chunks, 14);
     const lengthCode = (head[1] as number) & 0x7f;
     const masked = ((head[1] as number) & 0x80) !== 0;
     const offset = 2 + (lengthCode === 126 ? 2 : lengthCode === 127 ? 8 : 0);
