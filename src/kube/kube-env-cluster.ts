@@ -1,9 +1,8 @@
 import { AppsV1Api, CoreV1Api, type KubeConfig, type V1Deployment, type V1Pod, type V1PodSpec, type V1StatefulSet } from "@kubernetes/client-node";
 import type { EnvCluster, EnvPod, EnvWorkload, EnvWorkloadKind } from "../env/env-cluster.js";
 import type { PodSpecLike } from "../env/model.js";
-import { KubeRequestError } from "./cluster-port.js";
 import type { OwnerObject } from "./expose-cluster.js";
-import { toKubeRequestError } from "./kube-request-error.js";
+import { call, orUndefined } from "./kube-request-error.js";
 import type { ServiceObject } from "./service-model.js";
 import { makeTimedApiClient } from "./timed-api-client.js";
 
@@ -104,19 +103,3 @@ function toPodSpec(spec: V1PodSpec | undefined): PodSpecLike {
   return (spec ?? { containers: [] }) as PodSpecLike;
 }
 
-async function call<T>(what: string, request: () => Promise<T>): Promise<T> {
-  try {
-    return await request();
-  } catch (error) {
-    throw toKubeRequestError(what, error);
-  }
-}
-
-async function orUndefined<T>(what: string, request: () => Promise<T>): Promise<T | undefined> {
-  try {
-    return await call(what, request);
-  } catch (error) {
-    if (error instanceof KubeRequestError && error.statusCode === 404) return undefined;
-    throw error;
-  }
-}

@@ -24,7 +24,7 @@ import type {
   WorkloadRef,
   WorkloadState,
 } from "./expose-cluster.js";
-import { invalidField, toKubeRequestError } from "./kube-request-error.js";
+import { call, invalidField, orUndefined, toKubeRequestError } from "./kube-request-error.js";
 import { DEFAULT_REQUEST_TIMEOUT_MS } from "./request-timeout.js";
 import type { ServiceObject } from "./service-model.js";
 import { makeTimedApiClient } from "./timed-api-client.js";
@@ -225,24 +225,6 @@ export class KubeExposeCluster implements ExposeCluster {
 
 function describe(ref: WorkloadRef): string {
   return `${ref.kind} ${ref.namespace}/${ref.name}`;
-}
-
-async function call<T>(what: string, request: () => Promise<T>): Promise<T> {
-  try {
-    return await request();
-  } catch (error) {
-    throw toKubeRequestError(what, error);
-  }
-}
-
-/** The object, or undefined on 404. */
-async function orUndefined<T>(what: string, request: () => Promise<T>): Promise<T | undefined> {
-  try {
-    return await call(what, request);
-  } catch (error) {
-    if (error instanceof KubeRequestError && error.statusCode === 404) return undefined;
-    throw error;
-  }
 }
 
 /** Deletes with a uid precondition: 404 or a failed uid precondition (a replacement) is "gone". */

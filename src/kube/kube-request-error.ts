@@ -49,3 +49,22 @@ function httpReason(code: number): string {
   const reasons: Record<number, string> = { 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict", 422: "Unprocessable Entity", 429: "Too Many Requests" };
   return `HTTP ${code}${reasons[code] ? ` ${reasons[code]}` : ""}`;
 }
+
+/** One API call whose failure becomes a KubeRequestError naming `what` (timeouts stay KubeTimeoutError). */
+export async function call<T>(what: string, request: () => Promise<T>): Promise<T> {
+  try {
+    return await request();
+  } catch (error) {
+    throw toKubeRequestError(what, error);
+  }
+}
+
+/** The object, or undefined on 404. */
+export async function orUndefined<T>(what: string, request: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await call(what, request);
+  } catch (error) {
+    if (error instanceof KubeRequestError && error.statusCode === 404) return undefined;
+    throw error;
+  }
+}
