@@ -146,8 +146,17 @@ wait_ready() {
 delete() {
   if [[ -d "$workdir" ]]; then
     log "deleting cluster $name"
+    local pidfile pids=()
+    for pidfile in "$workdir"/pids/*.pid; do [[ -e "$pidfile" ]] && pids+=("$(<"$pidfile")"); done
     kwokctl delete cluster --name "$name" >"$KWOK_WORKDIR/$name.delete.log" 2>&1 9>&- ||
       log "kwokctl delete cluster failed, see $KWOK_WORKDIR/$name.delete.log"
+    # kwokctl signals its components and returns at once; a dying process holds its listening
+    # sockets until it is gone. "down" means down: wait for them (bounded), so ports are free.
+    local pid deadline=$((SECONDS + 30))
+    for pid in "${pids[@]}"; do
+      while alive "$pid" && ((SECONDS < deadline)); do sleep 0.1; done
+      alive "$pid" && log "component pid $pid still running 30 s after kwokctl delete"
+    done
     rm -rf "$workdir"
   fi
 }
