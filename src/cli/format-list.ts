@@ -1,6 +1,6 @@
 import type { DaemonStatus } from "../daemon/api.js";
 
-const HEADER = ["NAMESPACE", "NAME", "STATE", "REASON", "ENDPOINT", "IP", "PORTS", "CONN", "IN", "OUT", "SINCE"];
+const HEADER = ["NAMESPACE", "NAME", "STATE", "REASON", "ENDPOINT", "IP", "PORTS", "TRANSPORT", "CONN", "IN", "OUT", "SINCE"];
 const BYTE_UNITS = ["B", "kB", "MB", "GB", "TB", "PB"];
 
 /** Decimal units, one digit after the point: `0 B`, `512 B`, `1.2 MB`. */
@@ -41,17 +41,27 @@ export function formatListTable(status: DaemonStatus, now: number): string[] {
   const tunnels = status.tunnels.map((t) => ({
     namespace: t.namespace,
     name: t.name,
-    cells: [t.state, t.reason, t.pod, t.ip, t.ports.join(","), String(t.connections), formatBytes(t.bytesIn), formatBytes(t.bytesOut), formatAge(now - t.since)],
+    cells: [t.state, t.reason, t.pod, t.ip, t.ports.join(","), transportCell(status.transport, t.session), String(t.connections), formatBytes(t.bytesIn), formatBytes(t.bytesOut), formatAge(now - t.since)],
   }));
   const skipped = status.skipped.map((s) => ({
     namespace: s.namespace,
     name: s.name,
-    cells: ["skipped", s.reason, "", "", "", "", "", "", ""],
+    cells: ["skipped", s.reason, "", "", "", "", "", "", "", ""],
   }));
   const rows = [...tunnels, ...skipped]
     .sort((a, b) => compare(a.namespace, b.namespace) || compare(a.name, b.name))
     .map((row) => [row.namespace, row.name, ...row.cells].map((cell) => cell || "-"));
   return alignColumns([HEADER, ...rows]);
+}
+
+/**
+ * `websocket`, or for a multiplexing transport its pod session: `spdy:up`, `spdy:opening`, or
+ * `spdy:idle` (none open now; the next connection opens one).
+ */
+function transportCell(transport: string | undefined, session: DaemonStatus["tunnels"][number]["session"]): string {
+  if (!transport) return "";
+  if (!session) return transport;
+  return `${transport}:${session === "none" ? "idle" : session}`;
 }
 
 /** Watch trouble as warning lines; the daemon keeps retrying, so the table may be stale meanwhile. */

@@ -1,5 +1,6 @@
 import { cac } from "cac";
 import { DEFAULT_IP_RANGE } from "../daemon/ip-allocator.js";
+import { DEFAULT_FORWARD_TRANSPORT } from "../transports/forward-names.js";
 import { LocError } from "../errors.js";
 // Types only: each command's module (and whatever it pulls in: the Kubernetes client, ssh2, SQLite)
 // is imported when that command runs, so `loc list` or `--version` start in tens of milliseconds.
@@ -54,6 +55,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .option("--hosts-file <path>", "Hosts file to keep loc's block in", { default: "/etc/hosts" })
     .option("--ip-range <cidr>", "Loopback range for Service addresses", { default: DEFAULT_IP_RANGE })
     .option("--request-timeout <duration>", REQUEST_TIMEOUT_HELP)
+    .option("--transport <name>", `How tunnels reach pods: spdy (one multiplexed session per pod) or websocket (one upgrade per connection, for API servers or proxies that refuse SPDY)`, { default: DEFAULT_FORWARD_TRANSPORT })
     .option("--user <name>", "As root: act as this user, keeping root only in a small hosts-file helper (default under sudo: the user who ran sudo)")
     .example("sudo loc daemon -n shop -n payments")
     .action((flags: DaemonFlags) => {

@@ -10,6 +10,8 @@ export interface DaemonStatus {
   /** e.g. `all namespaces except kube-system, selector app=web`. */
   scope: string;
   hostsFile: string;
+  /** The forward transport's name; absent from daemons older than the flag. */
+  transport?: string;
   tunnels: TunnelStatus[];
   /** Services loc does not tunnel, with why (ExternalName, UDP only). */
   skipped: { namespace: string; name: string; reason: string }[];

@@ -12,6 +12,7 @@ import type { ForwardTransport } from "../transports/transport.js";
 import type { DaemonCore, DaemonStatus } from "./api.js";
 import type { ExposeManager } from "./expose-manager.js";
 import { safeRecorder, type Recorder } from "./record.js";
+import { sessionLog } from "./session-log.js";
 import { ClusterHealth, SILENCE_WARNING_MS, type ClusterIdentity } from "./cluster-health.js";
 import { IpAllocator, type LoopbackRange } from "./ip-allocator.js";
 import { loopbackAliasesFor, type LoopbackAliases } from "./loopback-aliases.js";
@@ -75,6 +76,7 @@ export class Daemon implements DaemonCore {
   private firstPass: (() => void) | undefined;
   private failStart: ((error: LocError) => void) | undefined;
   private silenceTimer: NodeJS.Timeout | undefined;
+  private unsubscribeSessions: (() => void) | undefined;
   private readonly record: Recorder;
   private readonly health: ClusterHealth;
   /** Resolves once the first full list has been reconciled (every tunnel listening). */
@@ -102,6 +104,12 @@ export class Daemon implements DaemonCore {
     this.record("daemon", { type: "daemon.started", data: { pid: process.pid, version: this.config.version, scope: describeScope(this.config.scope), hostsFile: this.config.hostsFile } });
     this.silenceTimer = setTimeout(() => this.health.silent(), SILENCE_WARNING_MS);
     this.silenceTimer.unref();
+    const { transport } = this.config;
+    const recordSession = sessionLog(transport.name, this.record);
+    this.unsubscribeSessions = transport.onSessionEvent?.((event) => {
+      recordSession(event);
+      this.notify();
+    });
     const { services, slices } = collections(this.config.scope);
     this.subscription = combineLatest([this.watch<ServiceObject>(services, "services"), this.watch<EndpointSliceObject>(slices, "endpointslices")]).subscribe(
       (state) => {
@@ -127,6 +135,9 @@ export class Daemon implements DaemonCore {
       }),
     );
     this.units.clear();
+    // Shared pod sessions outlive any one tunnel: they end here, recorded as closed, not lost.
+    this.config.transport.close?.();
+    this.unsubscribeSessions?.();
     // Said, not thrown: the rest of the shutdown (the log's daemon.stopped) must still happen.
     await this.config.hosts.remove().catch((error: unknown) => this.config.log?.(`loc daemon: hosts block not removed: ${errorMessage(error)}`));
     this.record("daemon", { type: "daemon.stopped", data: { pid: process.pid, reason } });
@@ -138,6 +149,7 @@ export class Daemon implements DaemonCore {
       startedAt: this.startedAt,
       scope: describeScope(this.config.scope),
       hostsFile: this.config.hostsFile,
+      transport: this.config.transport.name,
       tunnels: [...this.units.values()].map((unit) => unit.status()),
       skipped: [...this.skipped.values()],
       watchProblems: [...this.problems.values()],

@@ -4,7 +4,7 @@ import { tunnelMachine } from "../actors/tunnel-machine.js";
 import type { BackoffPolicy } from "../kube/backoff.js";
 import { describePorts, type ReadyEndpoint, type TunnelPort } from "../kube/service-model.js";
 import type { NewEvent } from "../store/events.js";
-import type { ForwardTransport } from "../transports/transport.js";
+import type { ForwardTransport, SessionState } from "../transports/transport.js";
 import { TunnelListener, type PortBinder } from "../transports/tunnel-listener.js";
 
 /** One address with listeners: a ClusterIP Service, a headless Service's name, or one of its pods. */
@@ -33,6 +33,8 @@ export interface TunnelStatus {
   bytesIn: number;
   bytesOut: number;
   since: number;
+  /** With a multiplexing transport: whether its shared session to the tunnel's pod is up. */
+  session?: SessionState;
 }
 
 const PROBE_TIMEOUT_MS = 10_000;
@@ -113,6 +115,7 @@ export class TunnelUnit {
   status(): TunnelStatus {
     const context = this.actor.getSnapshot().context;
     const { namespace, key } = this.spec;
+    const pod = this.state === "waitingForEndpoints" ? "" : (context.pod ?? "");
     return {
       key,
       namespace,
@@ -120,7 +123,7 @@ export class TunnelUnit {
       name: key.slice(namespace.length + 1),
       state: this.state,
       reason: this.reason(context.error),
-      pod: this.state === "waitingForEndpoints" ? "" : (context.pod ?? ""),
+      pod,
       ip: this.spec.ip,
       ports: this.describePorts(context.pod),
       names: this.spec.names,
@@ -128,6 +131,7 @@ export class TunnelUnit {
       bytesIn: this.listeners.reduce((n, l) => n + l.stats.bytesIn, 0),
       bytesOut: this.listeners.reduce((n, l) => n + l.stats.bytesOut, 0),
       since: this.since,
+      session: pod ? this.deps.transport.sessionState?.({ namespace, pod }) : undefined,
     };
   }
 

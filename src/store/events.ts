@@ -33,6 +33,13 @@ export interface EventPayloads {
   /** `leftovers` names what the session could not undo: `loc recover` picks those up. */
   "expose.failed": { service: string; error: string; leftovers?: string[] };
   "expose.stopped": { service: string; reason: string };
+  /** A multiplexing transport's session to a pod (`pod` is ns/name), in stream `session:<ns>/<pod>`. */
+  "session.opened": { transport: string; pod: string; path: string; ms: number };
+  /** Opened after a session to the same pod was lost: `lost` is why the old one ended. */
+  "session.replaced": { transport: string; pod: string; path: string; ms: number; lost: string };
+  "session.lost": { transport: string; pod: string; reason: string };
+  /** Ended on purpose: idle, or the daemon shutting down. */
+  "session.closed": { transport: string; pod: string; reason: string };
   "recovery.started": { source: string; owner: string; sessions: number };
   /** One action of a recovery; `status` is done, left (someone else's change, reported) or failed. */
   "recovery.action": { session?: string; service?: string; action: string; target: string; status: string; detail?: string };
@@ -63,6 +70,10 @@ const SHAPES: { [T in EventType]: Record<keyof EventPayloads[T], FieldKind> } = 
   "expose.warning": { service: "string", message: "string" },
   "expose.failed": { service: "string", error: "string", leftovers: "array?" },
   "expose.stopped": { service: "string", reason: "string" },
+  "session.opened": { transport: "string", pod: "string", path: "string", ms: "number" },
+  "session.replaced": { transport: "string", pod: "string", path: "string", ms: "number", lost: "string" },
+  "session.lost": { transport: "string", pod: "string", reason: "string" },
+  "session.closed": { transport: "string", pod: "string", reason: "string" },
   "recovery.started": { source: "string", owner: "string", sessions: "number" },
   "recovery.action": { session: "string?", service: "string?", action: "string", target: "string", status: "string", detail: "string?" },
   "recovery.completed": { sessions: "number", done: "number", left: "number", failed: "number", durationMs: "number" },

@@ -66,7 +66,7 @@ export class PortForwardStream extends Duplex {
 /** Port-forward through the API server over WebSocket, one WebSocket per connection. */
 export class KubePortForwardTransport implements ForwardTransport {
   readonly kind = "forward";
-  readonly name = "port-forward";
+  readonly name = "websocket";
 
   constructor(private readonly config: KubeConfig) {}
 

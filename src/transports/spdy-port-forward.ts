@@ -2,13 +2,9 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import type { Duplex } from "node:stream";
 import { dialSession, type DialedSession, type SessionPath } from "./spdy/dial-session.js";
 import { SpdySession, type SessionOptions } from "./spdy/session.js";
-import type { ForwardTransport, PodTarget } from "./transport.js";
+import type { ForwardTransport, PodRef, PodTarget, SessionEvent, SessionState } from "./transport.js";
 
-export type PodRef = { namespace: string; pod: string };
-
-export type SessionEvent =
-  | { type: "opened"; pod: PodRef; path: SessionPath; ms: number }
-  | { type: "closed"; pod: PodRef; reason: string; idle: boolean };
+export type { PodRef, SessionEvent } from "./transport.js";
 
 export interface SpdyTransportOptions extends SessionOptions {
   /** Close a pod's session after this long without connections. */
@@ -24,6 +20,8 @@ interface PodSession {
   opening?: Promise<SpdySession>;
   session?: SpdySession;
   idleTimer?: NodeJS.Timeout;
+  /** Closed by close(), not lost: said so in its event. */
+  shutdown?: boolean;
 }
 
 /**
@@ -35,6 +33,7 @@ export class SpdyPortForwardTransport implements ForwardTransport {
   readonly kind = "forward";
   readonly name = "spdy";
   private readonly pods = new Map<string, PodSession>();
+  private readonly listeners = new Set<(event: SessionEvent) => void>();
   private readonly dial: (pod: PodRef, signal?: AbortSignal) => Promise<DialedSession>;
 
   constructor(
@@ -57,7 +56,7 @@ export class SpdyPortForwardTransport implements ForwardTransport {
   }
 
   /** Whether the pod's session is up, for status displays. */
-  sessionState(pod: PodRef): "up" | "opening" | "none" {
+  sessionState(pod: PodRef): SessionState {
     const entry = this.pods.get(key(pod));
     if (entry?.session?.isOpen) return "up";
     return entry?.opening ? "opening" : "none";
@@ -67,13 +66,24 @@ export class SpdyPortForwardTransport implements ForwardTransport {
     return [...this.pods.values()].filter((entry) => entry.session?.isOpen).length;
   }
 
+  onSessionEvent(listener: (event: SessionEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
   /** Closes every session (daemon shutdown). */
   close(): void {
     for (const entry of this.pods.values()) {
       clearTimeout(entry.idleTimer);
+      entry.shutdown = true;
       entry.session?.close();
     }
     this.pods.clear();
+  }
+
+  private emit(event: SessionEvent): void {
+    this.options.onSessionEvent?.(event);
+    for (const listener of this.listeners) listener(event);
   }
 
   private async session(pod: PodRef, signal?: AbortSignal): Promise<SpdySession> {
@@ -101,7 +111,7 @@ export class SpdyPortForwardTransport implements ForwardTransport {
     }
     const session = new SpdySession(dialed.socket, this.options);
     entry.session = session;
-    this.options.onSessionEvent?.({ type: "opened", pod, path: dialed.path, ms: performance.now() - started });
+    this.emit({ type: "opened", pod, path: dialed.path, ms: performance.now() - started });
     const forget = () => {
       clearTimeout(entry.idleTimer);
       if (this.pods.get(key(pod)) === entry) this.pods.delete(key(pod));
@@ -110,7 +120,7 @@ export class SpdyPortForwardTransport implements ForwardTransport {
     session.on("goaway", forget);
     session.on("closed", (reason: Error) => {
       forget();
-      this.options.onSessionEvent?.({ type: "closed", pod, reason: reason.message, idle: idleClose });
+      this.emit({ type: "closed", pod, reason: reason.message, cause: idleClose ? "idle" : entry.shutdown ? "shutdown" : "lost" });
     });
     session.on("idle", () => {
       clearTimeout(entry.idleTimer);

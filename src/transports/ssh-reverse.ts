@@ -55,7 +55,8 @@ export class SshReverseTransport implements ReverseTransport {
   readonly name = "ssh";
 
   constructor(
-    private readonly forward: ForwardTransport,
+    /** The forward transport SSH rides to the proxy pod's sshd. */
+    readonly forward: ForwardTransport,
     private readonly options: SshReverseOptions = {},
   ) {}
 

@@ -7,6 +7,16 @@ export interface PodTarget {
   port: number;
 }
 
+export type PodRef = { namespace: string; pod: string };
+
+/** Whether a multiplexing transport holds a live session to a pod. */
+export type SessionState = "up" | "opening" | "none";
+
+/** A multiplexing transport's per-pod session coming and going (never per connection). */
+export type SessionEvent =
+  | { type: "opened"; pod: PodRef; path: string; ms: number }
+  | { type: "closed"; pod: PodRef; reason: string; cause: "idle" | "shutdown" | "lost" };
+
 /**
  * Carries one TCP connection's bytes from the laptop to a pod port. `open` is called once per
  * accepted local connection; the returned stream is that connection's alone, so its failure never
@@ -16,6 +26,12 @@ export interface ForwardTransport {
   readonly kind: "forward";
   readonly name: string;
   open(target: PodTarget, signal?: AbortSignal): Promise<Duplex>;
+  /** Multiplexing transports only: the pod's shared session, for `loc list`. */
+  sessionState?(pod: PodRef): SessionState;
+  /** Multiplexing transports only: sessions opened and closed, for `loc history`. */
+  onSessionEvent?(listener: (event: SessionEvent) => void): () => void;
+  /** Ends whatever the transport keeps open between connections (daemon shutdown). */
+  close?(): void;
 }
 
 /** One remote port on the proxy side and where its connections go on the laptop. */

@@ -174,7 +174,7 @@ describe("spdy port-forward transport on the test cluster", () => {
     const { t, events, opened } = transport({ idleMs: 200 });
     expect(await exchange(await t.open({ namespace, pod, port: echoPort }), Buffer.from("one"))).toEqual(Buffer.from("one"));
     await waitFor("the idle close", async () => events.find((e) => e.type === "closed"), { timeoutMs: 5_000, intervalMs: 50 });
-    expect(events.find((e) => e.type === "closed")).toMatchObject({ idle: true });
+    expect(events.find((e) => e.type === "closed")).toMatchObject({ cause: "idle" });
     expect(t.sessionState({ namespace, pod })).toBe("none");
     expect(await exchange(await t.open({ namespace, pod, port: echoPort }), Buffer.from("two"))).toEqual(Buffer.from("two"));
     expect(opened()).toHaveLength(2);

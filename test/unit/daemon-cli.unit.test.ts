@@ -26,6 +26,7 @@ describe("loc daemon refuses bad input with one line, a hint and a non-zero exit
     [["--ip-range", "10.0.0.0/8"], /--ip-range "10.0.0.0\/8" is not a loopback range \(hint: use a CIDR inside 127.0.0.0\/8/],
     [["--cluster-domain", "bad_domain"], /--cluster-domain "bad_domain" is not a domain/],
     [["--context", "nope"], /no context "nope" in the kubeconfig \(hint: contexts: ctx\)/],
+    [["--transport", "port-forward"], /^loc: unknown transport "port-forward" \(hint: available: spdy, websocket\)$/m],
   ])("%j", async (extra, message) => {
     const { args, hostsFile, stateDir } = setup();
     const { code, stderr } = await loc(["daemon", ...args, ...extra]);

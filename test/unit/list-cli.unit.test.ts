@@ -21,10 +21,12 @@ const STATUS: DaemonStatus = {
   startedAt: NOW - 2 * 3600_000,
   scope: "all namespaces except kube-system",
   hostsFile: "/etc/hosts",
+  transport: "spdy",
   tunnels: [
-    tunnel("shop", "web", { connections: 3, bytesIn: 1_234_567, bytesOut: 2_048, ports: ["80->8080/tcp", "443->8443/tcp"] }),
+    tunnel("shop", "web", { connections: 3, bytesIn: 1_234_567, bytesOut: 2_048, ports: ["80->8080/tcp", "443->8443/tcp"], session: "up" }),
     tunnel("billing", "api", { state: "waitingForEndpoints", reason: "no ready endpoints", pod: "", ports: ["8080->?/tcp"], since: NOW - 180_000 }),
-    tunnel("shop", "cart", { state: "backingOff", reason: "pod cart-1 refused", ip: "127.1.0.4", since: NOW - 30_000 }),
+    tunnel("shop", "cart", { state: "backingOff", reason: "pod cart-1 refused", ip: "127.1.0.4", since: NOW - 30_000, session: "none" }),
+    tunnel("shop", "db", { state: "connecting", ip: "127.1.0.5", session: "opening" }),
   ],
   skipped: [{ namespace: "shop", name: "legacy", reason: "ExternalName" }],
   watchProblems: [],
@@ -73,19 +75,26 @@ describe("loc list formatting", () => {
     expect(stderr).toBe("");
     expect(stdout.split("\n")).toEqual([
       "daemon pid 4242, up 2h, watching all namespaces except kube-system, hosts file /etc/hosts",
-      "NAMESPACE  NAME    STATE                REASON              ENDPOINT         IP         PORTS                       CONN  IN      OUT     SINCE",
-      "billing    api     waitingForEndpoints  no ready endpoints  -                127.1.0.3  8080->?/tcp                 0     0 B     0 B     3m",
-      "shop       cart    backingOff           pod cart-1 refused  cart-7d9f-abcde  127.1.0.4  80->8080/tcp                0     0 B     0 B     30s",
-      "shop       legacy  skipped              ExternalName        -                -          -                           -     -       -       -",
-      "shop       web     forwarding           -                   web-7d9f-abcde   127.1.0.3  80->8080/tcp,443->8443/tcp  3     1.2 MB  2.0 kB  5s",
+      "NAMESPACE  NAME    STATE                REASON              ENDPOINT         IP         PORTS                       TRANSPORT     CONN  IN      OUT     SINCE",
+      "billing    api     waitingForEndpoints  no ready endpoints  -                127.1.0.3  8080->?/tcp                 spdy          0     0 B     0 B     3m",
+      "shop       cart    backingOff           pod cart-1 refused  cart-7d9f-abcde  127.1.0.4  80->8080/tcp                spdy:idle     0     0 B     0 B     30s",
+      "shop       db      connecting           -                   db-7d9f-abcde    127.1.0.5  80->8080/tcp                spdy:opening  0     0 B     0 B     5s",
+      "shop       legacy  skipped              ExternalName        -                -          -                           -             -     -       -       -",
+      "shop       web     forwarding           -                   web-7d9f-abcde   127.1.0.3  80->8080/tcp,443->8443/tcp  spdy:up       3     1.2 MB  2.0 kB  5s",
       "",
     ]);
   });
 
   it("shows only the header for a daemon with nothing in scope", () => {
     expect(formatListTable({ ...STATUS, tunnels: [], skipped: [] }, NOW)).toEqual([
-      "NAMESPACE  NAME  STATE  REASON  ENDPOINT  IP  PORTS  CONN  IN  OUT  SINCE",
+      "NAMESPACE  NAME  STATE  REASON  ENDPOINT  IP  PORTS  TRANSPORT  CONN  IN  OUT  SINCE",
     ]);
+  });
+
+  it("names the per-connection transport alone, and nothing for a daemon too old to say", () => {
+    const one = (status: DaemonStatus) => formatListTable(status, NOW)[1]?.split(/\s+/)[7];
+    expect(one({ ...STATUS, transport: "websocket", tunnels: [tunnel("shop", "web")], skipped: [] })).toBe("websocket");
+    expect(one({ ...STATUS, transport: undefined, tunnels: [tunnel("shop", "web", { session: "up" })], skipped: [] })).toBe("-");
   });
 
   it("prints watch problems as warnings on stderr", async () => {
@@ -141,7 +150,7 @@ describe("loc list --json and --watch", () => {
     await daemon.server.close();
     const frames = capture.out.stdout.split("\n\n");
     expect(frames).toHaveLength(2);
-    expect(frames[1]).toBe("daemon pid 4242, up 2h, watching all namespaces except kube-system, hosts file /etc/hosts\nNAMESPACE  NAME  STATE  REASON  ENDPOINT  IP  PORTS  CONN  IN  OUT  SINCE\n");
+    expect(frames[1]).toBe("daemon pid 4242, up 2h, watching all namespaces except kube-system, hosts file /etc/hosts\nNAMESPACE  NAME  STATE  REASON  ENDPOINT  IP  PORTS  TRANSPORT  CONN  IN  OUT  SINCE\n");
     expect(capture.out.stdout).not.toContain("\x1b");
   });
 

@@ -86,7 +86,7 @@ describe("spdy forward transport", () => {
     expect(await echo(stream, "x")).toBe("x");
     stream.destroy();
     await new Promise((resolve) => setTimeout(resolve, 80));
-    expect(events.at(-1)).toMatchObject({ type: "closed", idle: true });
+    expect(events.at(-1)).toMatchObject({ type: "closed", cause: "idle" });
     expect(t.sessionState(target)).toBe("none");
     await t.open(target);
     expect(dials()).toBe(2);

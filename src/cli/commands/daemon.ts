@@ -22,7 +22,8 @@ import { recoverBeforeServing } from "../../recover/at-start.js";
 import { ANY_VERSION } from "../../store/event-store.js";
 import { openStateStore } from "../../store/open-store.js";
 import { ensureStateDir, resolveStateDir } from "../../store/state-dir.js";
-import { DEFAULT_FORWARD_TRANSPORT, defaultTransports } from "../../transports/default-transports.js";
+import { defaultTransports } from "../../transports/default-transports.js";
+import { checkForwardTransport, DEFAULT_FORWARD_TRANSPORT } from "../../transports/forward-names.js";
 import { settlePrivileges, type Settled } from "../../privsep/become-user.js";
 import { VERSION } from "../../version.js";
 import type { CliIO } from "../io.js";
@@ -41,6 +42,8 @@ export interface DaemonFlags {
   requestTimeout?: string | number;
   /** As root: the user to act as (default: sudo's SUDO_USER). */
   user?: string;
+  /** The forward transport's name (`spdy`, `websocket`). */
+  transport?: string;
 }
 
 export { DEFAULT_IP_RANGE };
@@ -71,6 +74,7 @@ export async function daemonCommand(given: DaemonFlags, io: CliIO, argv?: readon
     throw new LocError(`--cluster-domain "${clusterDomain}" is not a domain`, "e.g. cluster.local", "BAD_FLAG");
   }
   const timeoutMs = requestTimeoutMs(flags.requestTimeout, env);
+  const forward = checkForwardTransport(String(flags.transport ?? DEFAULT_FORWARD_TRANSPORT));
   const hostsFile = String(flags.hostsFile ?? "/etc/hosts");
   const log = (line: string) => io.stderr(`${line}\n`);
   // Who we are is settled before anything of the user's is read: under sudo the hosts file goes to a
@@ -78,7 +82,7 @@ export async function daemonCommand(given: DaemonFlags, io: CliIO, argv?: readon
   preloadSqlite();
   const settled = await settlePrivileges({ flagUser: flags.user, hostsFile, range: ipRange, argv, log }, env);
   try {
-    return await serve(flags, io, { scope, ipRange, clusterDomain, timeoutMs, hostsFile, log, settled });
+    return await serve(flags, io, { scope, ipRange, clusterDomain, timeoutMs, hostsFile, log, settled, forward });
   } finally {
     // Said, not thrown: a helper slow to exit must not hide why the daemon stopped.
     await settled.helper?.close().catch((error: unknown) => log(`loc daemon: ${error instanceof LocError ? error.toLine() : String(error)}`));
@@ -93,14 +97,15 @@ interface Plan {
   hostsFile: string;
   log: (line: string) => void;
   settled: Settled;
+  forward: string;
 }
 
 async function serve(flags: DaemonFlags, io: CliIO, plan: Plan): Promise<number> {
-  const { scope, ipRange, clusterDomain, timeoutMs, hostsFile, log, settled } = plan;
+  const { scope, ipRange, clusterDomain, timeoutMs, hostsFile, log, settled, forward } = plan;
   const env = settled.env;
   const kubeConfig = loadKubeConfig(flags.kubeconfig, flags.context, env);
-  const transports = defaultTransports(kubeConfig);
-  const transport = transports.get("forward", DEFAULT_FORWARD_TRANSPORT);
+  const transports = defaultTransports(kubeConfig, { forward });
+  const transport = transports.get("forward", forward);
   const stateDir = resolveStateDir(flags.stateDir, env);
   ensureStateDir(stateDir);
   const lock = await acquireDaemonLock(stateDir);
