@@ -8,6 +8,8 @@
 #   cluster.sh restart-apiserver  restart only kube-apiserver, wait for /readyz; prints the ms it was down
 #   cluster.sh kubeconfig  print the kubeconfig path (the file exists only while the cluster does)
 #   cluster.sh bin         print the directory with the cached binaries (kubectl, kwokctl, ...)
+#   cluster.sh real-node up|down|status|check-clean  the real node beside the kwok one (ADR 0012;
+#                          needs root or sudo -n); `down` and `status` include it when it is this cluster's
 #
 # Environment: LOC_CLUSTER_CACHE (default ~/.cache/loc-test-cluster), LOC_CLUSTER_NAME (default loc-e2e).
 # Everything listens on 127.0.0.1 only; nothing is downloaded at run time.
@@ -51,6 +53,8 @@ alive() {
 # Healthy = every component kwokctl started is alive, the apiserver is ready and the node is Ready.
 healthy() {
   [[ -f "$kubeconfig" ]] || { log "no cluster $name"; return 1; }
+  [[ "$(cat "$KWOK_WORKDIR/$name.kwokctl.yaml" 2>/dev/null)" == "$(render_config)" ]] ||
+    { log "cluster $name was created from another config"; return 1; }
   local pidfile pid
   for pidfile in "$workdir"/pids/*.pid; do
     [[ -e "$pidfile" ]] || { log "no component pids in $workdir/pids"; return 1; }
@@ -63,23 +67,42 @@ healthy() {
   [[ "$ready" == True ]] || { log "node $node is not Ready"; return 1; }
 }
 
-create() {
-  local started=$SECONDS
-  mkdir -p "$KWOK_WORKDIR"
-  local config="$KWOK_WORKDIR/$name.kwokctl.yaml" create_log="$KWOK_WORKDIR/$name.create.log"
+# The kwokctl config; `up` replaces a cluster created from another version of it.
+render_config() {
   # bindAddress has no flag: without it etcd, apiserver, controllers and kwok listen on 0.0.0.0.
-  cat > "$config" <<EOF
+  cat <<EOF
 apiVersion: config.kwok.x-k8s.io/v1alpha1
 kind: KwokctlConfiguration
 options:
   bindAddress: 127.0.0.1
 # The apiserver's default Service range is a /24 (254 ClusterIPs); benchmarks create 1,000 Services.
+# The real node (real-node/node.sh, ADR 0012) needs the apiserver to dial its kubelet by InternalIP
+# with a client certificate, and kwok to leave it alone (kwokctl's binary runtime manages all nodes).
 componentsPatches:
   - name: kube-apiserver
     extraArgs:
       - key: service-cluster-ip-range
         value: 10.96.0.0/16
+      - key: kubelet-preferred-address-types
+        value: InternalIP,Hostname
+      - key: kubelet-client-certificate
+        value: $workdir/pki/admin.crt
+      - key: kubelet-client-key
+        value: $workdir/pki/admin.key
+  - name: kwok-controller
+    extraArgs:
+      - key: manage-all-nodes
+        value: "false"
+      - key: manage-nodes-with-annotation-selector
+        value: kwok.x-k8s.io/node=fake
 EOF
+}
+
+create() {
+  local started=$SECONDS
+  mkdir -p "$KWOK_WORKDIR"
+  local config="$KWOK_WORKDIR/$name.kwokctl.yaml" create_log="$KWOK_WORKDIR/$name.create.log"
+  render_config > "$config"
   log "creating cluster $name (kubernetes $K8S_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION)"
   # KWOK_KUBE_VERSION only picks defaults that depend on the version; the binaries are given
   # explicitly and kwokctl reads their versions from `--version` (build.sh stamps them).
@@ -143,7 +166,15 @@ wait_ready() {
   done
 }
 
+# The real node (real-node/node.sh) joined to this cluster goes first: it needs the apiserver to
+# deregister and would otherwise keep its containers, bridge and iptables chains.
+real_node_owned() { [[ "$(cat "$cache_root/real-node/cluster" 2>/dev/null)" == "$name" ]]; }
+
 delete() {
+  local real_node_failed=0
+  if real_node_owned; then
+    bash "$here/real-node/node.sh" down-if-owned 9>&- || { real_node_failed=1; log "tearing down the real node failed (see above)"; }
+  fi
   if [[ -d "$workdir" ]]; then
     log "deleting cluster $name"
     local pidfile pids=()
@@ -159,6 +190,7 @@ delete() {
     done
     rm -rf "$workdir"
   fi
+  return "$real_node_failed"
 }
 
 # Milliseconds since the epoch (bash 5's EPOCHREALTIME is "seconds.micros", "," in some locales).
@@ -243,9 +275,14 @@ case "${1:-}" in
     echo "$kubeconfig"
     ;;
   down) lock; use_bin; delete ;;
-  status) use_bin; healthy && log "cluster $name is healthy" ;;
+  status)
+    use_bin
+    healthy && log "cluster $name is healthy"
+    if real_node_owned; then bash "$here/real-node/node.sh" status; else log "no real node in cluster $name"; fi
+    ;;
+  real-node) shift; use_bin; exec bash "$here/real-node/node.sh" "$@" 9>&- ;;
   restart-apiserver) lock; use_bin; restart_apiserver ;;
   kubeconfig) echo "$kubeconfig" ;;
   bin) bin_dir ;;
-  *) echo "usage: $0 up|down|status|restart-apiserver|kubeconfig|bin" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|restart-apiserver|kubeconfig|bin|real-node up|down|status|check-clean" >&2; exit 2 ;;
 esac

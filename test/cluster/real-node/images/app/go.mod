@@ -1,0 +1,3 @@
+module loc.test/app
+
+go 1.26

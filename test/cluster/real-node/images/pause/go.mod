@@ -1,0 +1,3 @@
+module loc.test/pause
+
+go 1.26
