@@ -84,8 +84,8 @@ wait_for() {
 
 up() {
   local started=$SECONDS
-  for tool in containerd runc iptables debootstrap ip openssl; do
-    command -v "$tool" >/dev/null || { log "$tool not found: apt-get install containerd runc iptables containernetworking-plugins debootstrap iproute2 openssl"; exit 1; }
+  for tool in containerd runc iptables debootstrap ip openssl curl; do
+    command -v "$tool" >/dev/null || { log "$tool not found: apt-get install containerd runc iptables containernetworking-plugins debootstrap iproute2 openssl curl"; exit 1; }
   done
   [[ -x /usr/lib/cni/bridge ]] || { log "CNI plugins not found in /usr/lib/cni: apt-get install containernetworking-plugins"; exit 1; }
   [[ -f "$kubeconfig" ]] || { log "no cluster $name: run cluster.sh up first"; exit 1; }
