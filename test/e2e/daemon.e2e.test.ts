@@ -1,10 +1,12 @@
 // `loc daemon` against the real cluster: 20 Services over 3 namespaces reachable by every name loc
 // writes, healing when the serving pod goes, isolating a reset connection, and surviving an API
-// server restart without being restarted itself.
+// server restart without being restarted itself. Once per forward transport: spdy (the default, one
+// shared session per pod) and websocket (one upgrade per connection).
 import { readFileSync } from "node:fs";
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { connect, createDeployment, createService, NotYet, restartApiServer, waitFor, type Kube } from "../cluster/helpers.js";
+import { FORWARD_TRANSPORTS } from "../../src/transports/forward-names.js";
 import { ask } from "../helpers/ask.js";
 import { locEntries, startDaemonProcess, USER_HOSTS, type DaemonProcess } from "./fixtures/daemon-process.js";
 import { createTwentyServices, type PortExpectation, type TwentyServices } from "./fixtures/twenty-services.js";
@@ -20,7 +22,8 @@ function expectationFor(name: string, world: TwentyServices): PortExpectation[] 
   return ns ? world.services.get(`${ns}/${base}`) : undefined;
 }
 
-describe("loc daemon on a real cluster", () => {
+describe.each(FORWARD_TRANSPORTS)("loc daemon on a real cluster, --transport %s", (transport) => {
+  const multiplexed = transport === "spdy";
   let kube: Kube;
   let world: TwentyServices;
   let daemon: DaemonProcess;
@@ -29,7 +32,7 @@ describe("loc daemon on a real cluster", () => {
     kube = connect(inject("kubeconfig"));
     world = await createTwentyServices(kube);
     const scope = world.namespaces.flatMap((ns) => ["-n", ns]);
-    daemon = await startDaemonProcess([...scope, "--ip-range", "127.42.0.0/24"], inject("kubeconfig"));
+    daemon = await startDaemonProcess([...scope, "--ip-range", "127.42.0.0/24", "--transport", transport], inject("kubeconfig"));
     await waitFor(
       "22 tunnels forwarding",
       async () => {
@@ -76,6 +79,15 @@ describe("loc daemon on a real cluster", () => {
     expect(status.skipped).toEqual([{ namespace: c, name: "ext", reason: expect.stringMatching(/^ExternalName/) }]);
     expect(status.tunnels.find((t) => t.key === `${a}/multi`)?.ports).toEqual(["80->8301/tcp", "9090->8302/tcp"]);
     expect(status.tunnels.find((t) => t.key === `${a}/named`)?.ports).toEqual(["8080->8200/tcp"]);
+    expect(status.transport).toBe(transport);
+    // Every tunnel was just used: with spdy each pod's shared session is up; websocket keeps none.
+    const sessions = new Set(status.tunnels.map((t) => t.session));
+    expect([...sessions]).toEqual(multiplexed ? ["up"] : [undefined]);
+    // One session per pod, not per connection: over 70 connections, at most one opened per pod.
+    const opened = await daemon.history(["--type", "session.opened"]);
+    const pods = new Set(status.tunnels.map((t) => `${t.namespace}/${t.pod}`));
+    expect(opened.length).toBe(multiplexed ? new Set(opened.map((e) => e.data.pod)).size : 0);
+    if (multiplexed) expect(new Set(opened.map((e) => e.data.pod))).toEqual(pods);
   });
 
   it("serves from another pod within 5 s of the serving pod's deletion, visible in history", async () => {
@@ -100,6 +112,11 @@ describe("loc daemon on a real cluster", () => {
     expect(story.map((e) => `${e.type} ${String(e.data.pod ?? "")}`.trim())).toEqual(
       expect.arrayContaining([`tunnel.forwarding ${before?.pod}`, `tunnel.connecting ${after.pod}`, `tunnel.forwarding ${after.pod}`]),
     );
+    if (multiplexed) {
+      const sessions = await daemon.history(["--stream", `session:${a}/${after.pod}`]);
+      expect(sessions.map((e) => e.type)).toContain("session.opened");
+      expect((await daemon.list()).tunnels.find((t) => t.key === key)?.session).toBe("up");
+    }
     console.info(`[daemon e2e] healed ${key} in ${healedMs} ms`);
   });
 
@@ -153,6 +170,12 @@ describe("loc daemon on a real cluster", () => {
       { timeoutMs: 60_000 },
     );
     expect(await ask(late.ip, 80, "late")).toBe(`${c}/svc1|late`);
+    if (multiplexed) {
+      // The sessions through the old apiserver process were lost; the next connection replaced web1's.
+      const replaced = await daemon.history(["--type", "session.replaced"]);
+      expect(replaced.map((e) => e.data.pod)).toContain(`${a}/${web1?.pod}`);
+      expect(replaced.every((e) => typeof e.data.lost === "string" && e.data.lost.length > 0)).toBe(true);
+    }
     await waitFor("late in the hosts file", async () => ([...locEntries(daemon.hostsFile).values()].flat().includes(`late.${c}`) ? true : undefined));
     console.info(`[daemon e2e] API server was down ${downMs} ms`);
   });
@@ -165,5 +188,8 @@ describe("loc daemon on a real cluster", () => {
     expect(stops).toHaveLength(1);
     const tunnelsStopped = await daemon.history(["--type", "tunnel.stopped"]);
     expect(tunnelsStopped.length).toBeGreaterThanOrEqual(23);
+    const closed = await daemon.history(["--type", "session.closed"]);
+    if (multiplexed) expect(closed.map((e) => e.data.reason)).toContain("daemon shut down");
+    else expect(closed).toEqual([]);
   });
 });

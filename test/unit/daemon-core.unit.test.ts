@@ -6,7 +6,7 @@ import { parseLoopbackRange } from "../../src/daemon/ip-allocator.js";
 import { MemoryCluster } from "../../src/kube/memory-cluster.js";
 import type { ServiceObject } from "../../src/kube/service-model.js";
 import { MemoryEventStore } from "../../src/store/memory-store.js";
-import type { ForwardTransport, PodTarget } from "../../src/transports/transport.js";
+import type { ForwardTransport, PodRef, PodTarget, SessionEvent, SessionState } from "../../src/transports/transport.js";
 import { ask } from "../helpers/ask.js";
 
 const SERVICES = "/api/v1/services";
@@ -55,11 +55,11 @@ afterEach(async () => {
   for (const daemon of daemons.splice(0)) await daemon.stop("test over");
 });
 
-function startDaemon(cluster: MemoryCluster, store = new MemoryEventStore(), range = "127.77.0.0/24") {
+function startDaemon(cluster: MemoryCluster, store = new MemoryEventStore(), range = "127.77.0.0/24", forward: ForwardTransport = transport) {
   const writes: HostEntry[][] = [];
   const daemon = new Daemon({
     watchPort: cluster,
-    transport,
+    transport: forward,
     store,
     hosts: { update: (entries) => void writes.push([...entries]), remove: async () => void writes.push([]) },
     hostsFile: "/tmp/test-hosts",
@@ -145,5 +145,39 @@ describe("Daemon (in-memory cluster twin)", () => {
     expect(problemsSeen).toContain("services: connection refused");
     expect(store.read({ types: ["watch.failed"] })).toHaveLength(1);
     expect(daemon.status().watchProblems).toEqual([]);
+  });
+
+  it("with a multiplexing transport: shows each tunnel's pod session, records sessions (not connections), closes them at stop", async () => {
+    const sessions = new Map<string, SessionState>();
+    const listeners = new Set<(event: SessionEvent) => void>();
+    const emit = (event: SessionEvent) => listeners.forEach((listener) => listener(event));
+    const key = (pod: PodRef) => `${pod.namespace}/${pod.pod}`;
+    const multiplexed: ForwardTransport = {
+      kind: "forward",
+      name: "mux",
+      async open(target) {
+        if (!sessions.has(key(target))) emit({ type: "opened", pod: target, path: "websocket", ms: 1 });
+        sessions.set(key(target), "up");
+        return new TaggingEcho(`${target.pod}:${target.port}`);
+      },
+      sessionState: (pod) => sessions.get(key(pod)) ?? "none",
+      onSessionEvent: (listener) => (listeners.add(listener), () => listeners.delete(listener)),
+      close: () => sessions.forEach((_, k) => emit({ type: "closed", pod: { namespace: "shop", pod: k.split("/")[1] ?? "" }, reason: "closed", cause: "shutdown" })),
+    };
+    const cluster = new MemoryCluster();
+    cluster.upsert(SERVICES, service("shop", "web", [{ port: 18082, targetPort: 8080 }]));
+    cluster.upsert(SLICES, slice("shop", "web", [{ pod: "web-1" }], [{ port: 8080 }]));
+    const { daemon, store } = startDaemon(cluster, new MemoryEventStore(), "127.77.0.0/24", multiplexed);
+    await vi.waitFor(() => expect(daemon.status().tunnels[0]).toMatchObject({ state: "forwarding", session: "up" }));
+    expect(daemon.status().transport).toBe("mux");
+    for (let i = 0; i < 5; i++) expect(await ask("127.77.0.1", 18082, `x${i}`)).toBe(`web-1:8080|x${i}`);
+    // The session is lost: the next connection replaces it, and history says so.
+    sessions.clear();
+    emit({ type: "closed", pod: { namespace: "shop", pod: "web-1" }, reason: "socket closed", cause: "lost" });
+    expect(daemon.status().tunnels[0]?.session).toBe("none");
+    expect(await ask("127.77.0.1", 18082, "again")).toBe("web-1:8080|again");
+    await daemon.stop("test over");
+    const types = store.read({ stream: "session:shop/web-1" }).map((e) => e.type);
+    expect(types).toEqual(["session.opened", "session.lost", "session.replaced", "session.closed"]);
   });
 });
