@@ -114,6 +114,9 @@ async function exposeRoundTrip(kind: ScaledKind, name: string, targetPort: numbe
     ]);
     expect(history.at(-1)).toMatchObject({ type: "expose.stopped" });
     expect(JSON.stringify(history)).not.toMatch(/PRIVATE KEY|ssh-ed25519 AAAA/);
+    // SSH reached the proxy pod over the daemon's default forward transport: a spdy session to it.
+    const sessions = await daemon.history(["--stream", `session:${namespace}/${proxy.pod}`]);
+    expect(sessions[0]).toMatchObject({ type: "session.opened", data: { transport: "spdy", pod: `${namespace}/${proxy.pod}` } });
   } finally {
     expose.child.kill("SIGKILL");
     await proxy.stop();
