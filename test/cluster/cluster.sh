@@ -277,7 +277,8 @@ case "${1:-}" in
   down) lock; use_bin; delete ;;
   status)
     use_bin
-    healthy && log "cluster $name is healthy"
+    healthy || exit 1
+    log "cluster $name is healthy"
     if real_node_owned; then bash "$here/real-node/node.sh" status; else log "no real node in cluster $name"; fi
     ;;
   real-node) shift; use_bin; exec bash "$here/real-node/node.sh" "$@" 9>&- ;;
