@@ -5,10 +5,13 @@
 //     API-server distance of BENCH_RTT_MS ("0,20": loopback, and a 20 ms round trip through
 //     bench/delay-proxy.ts): new connection + first byte p50/p95 over BENCH_LATENCY_SAMPLES (1,000)
 //     sequential connections, BENCH_CONCURRENT (100) concurrent connections' total time, a
-//     BENCH_TRANSFER_MB (256) MB download (bench/tunnel/compare.ts);
-//  3. daemon RSS: empty, with BENCH_IDLE_SERVICES (1,000) idle tunnels, during and after
-//     BENCH_RSS_CONNECTIONS (10,000) connections, per transport in BENCH_RSS_TRANSPORTS
-//     (bench/tunnel/rss.ts).
+//     BENCH_TRANSFER_MB (256) MB download, best of BENCH_TRANSFER_ROUNDS (3) (bench/tunnel/compare.ts);
+//  3. daemon RSS: empty, with BENCH_IDLE_SERVICES (1,000) idle tunnels over BENCH_IDLE_PODS (1,000)
+//     pods, during and after BENCH_RSS_CONNECTIONS (10,000) connections, then after
+//     BENCH_RSS_IDLE_WAIT_S (65) s idle, per transport in BENCH_RSS_TRANSPORTS (spdy,websocket)
+//     (bench/tunnel/rss.ts). An empty list (BENCH_RTT_MS=, BENCH_RSS_TRANSPORTS=) skips a part.
+// BENCH_KEEP_DIR=1 keeps the temp dir with the daemons' logs; BENCH_DAEMON_NODE_ARGS (e.g.
+// --trace-gc) goes to the daemon processes' node.
 // Daemons are real `loc daemon` processes (built dist/; `--transport`) when the build has that flag,
 // else in process; BENCH_DAEMON=process|in-process forces one. All traffic stays on 127.0.0.0/8.
 // The cluster is LOC_CLUSTER_NAME's (default loc-e2e).
@@ -37,7 +40,10 @@ const bin = await runClusterScript("bin");
 const kube = connect(kubeconfig);
 const dir = mkdtempSync(join(tmpdir(), "loc-bench-tunnel-"));
 const namespace = await createNamespace(kube, "loc-bench");
-const cleanups: (() => Promise<unknown>)[] = [async () => rmSync(dir, { recursive: true, force: true }), () => deleteNamespace(kube, namespace)];
+let failed = true;
+// Kept when the run fails or BENCH_KEEP_DIR is set: the daemons' logs are in it.
+const removeDir = async () => (failed || process.env.BENCH_KEEP_DIR ? console.error(`[bench] kept ${dir} (daemon logs)`) : rmSync(dir, { recursive: true, force: true }));
+const cleanups: (() => Promise<unknown>)[] = [removeDir, () => deleteNamespace(kube, namespace)];
 const report: string[] = [`daemons: ${daemonMode === "process" ? "loc daemon processes (dist/)" : "in process (Daemon class)"}; load average at start ${load()}`];
 const print = (text: string) => (console.log(text), report.push(text));
 
@@ -87,7 +93,7 @@ try {
     concurrentConnections: env("BENCH_CONCURRENT", 100),
     concurrentRounds: env("BENCH_CONCURRENT_ROUNDS", 5),
     transferBytes,
-    transferRounds: env("BENCH_TRANSFER_ROUNDS", 2),
+    transferRounds: env("BENCH_TRANSFER_ROUNDS", 3),
   };
   for (const [index, rtt] of RTTS.entries()) {
     const results = await compareAt(compare, rtt, index);
@@ -114,6 +120,7 @@ try {
     print(`\n${rssTable(results, rss)}\n(load average after: ${load()})`);
   }
   console.error(`\n[bench] summary\n${report.join("\n")}`);
+  failed = false;
 } finally {
   for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => console.error(`cleanup: ${String(error)}`));
 }

@@ -3,6 +3,9 @@
 // proxy process (bench/delay-proxy.ts) that holds every chunk rttMs/2 in each direction.
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import https from "node:https";
+import { performance } from "node:perf_hooks";
+import { KubeConfig } from "@kubernetes/client-node";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { kubectlPortForward } from "../../test/cluster/helpers.js";
@@ -26,6 +29,12 @@ export interface CompareConfig {
   concurrentRounds: number;
   transferBytes: number;
   transferRounds: number;
+}
+
+export interface CompareResult {
+  /** GET /readyz on a kept-alive connection through whatever is in front of the API server, median ms. */
+  apiRttMs: number;
+  clients: ClientResult[];
 }
 
 export interface ClientResult {
@@ -74,6 +83,29 @@ async function atDistance(kubeconfig: string, rttMs: number, dir: string): Promi
   };
 }
 
+/** The API server's round trip as clients see it: GET /readyz on one kept-alive TLS connection, median of 20. */
+async function apiRoundTrip(kubeconfig: string): Promise<number> {
+  const config = new KubeConfig();
+  config.loadFromFile(kubeconfig);
+  const server = new URL(config.getCurrentCluster()?.server ?? "");
+  const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
+  const options: https.RequestOptions = { host: server.hostname, port: server.port, path: "/readyz", agent };
+  await config.applyToHTTPSOptions(options);
+  const get = () =>
+    new Promise<void>((resolve, reject) => {
+      https.get(options, (response) => response.resume().on("end", resolve)).on("error", reject);
+    });
+  const samples: number[] = [];
+  await get();
+  for (let i = 0; i < 20; i++) {
+    const started = performance.now();
+    await get();
+    samples.push(performance.now() - started);
+  }
+  agent.destroy();
+  return median(samples);
+}
+
 async function tunnelIp(daemon: BenchDaemon, key: string): Promise<string> {
   const tunnels = await waitForwarding(daemon, 1);
   const ip = tunnels.find((t) => t.key === key)?.ip;
@@ -82,11 +114,12 @@ async function tunnelIp(daemon: BenchDaemon, key: string): Promise<string> {
 }
 
 /** Every measurement for every client at one distance; rounds rotate the clients' order. */
-export async function compareAt(config: CompareConfig, rttMs: number, index: number): Promise<ClientResult[]> {
+export async function compareAt(config: CompareConfig, rttMs: number, index: number): Promise<CompareResult> {
   const cleanups: (() => Promise<unknown>)[] = [];
   try {
     const distance = await atDistance(config.kubeconfig, rttMs, config.dir);
     cleanups.push(() => distance.close());
+    const apiRttMs = await apiRoundTrip(distance.kubeconfig);
     const clients: Client[] = [];
     for (const [transport, range] of [["spdy", `127.62.${index}.0/24`], ["websocket", `127.61.${index}.0/24`]] as [TransportName, string][]) {
       step(`${rttMs} ms: starting loc daemon (${transport}, ${config.daemonMode})`);
@@ -124,22 +157,25 @@ export async function compareAt(config: CompareConfig, rttMs: number, index: num
     for (let round = 0; round < config.transferRounds; round++) {
       for (const client of rotate(clients, round)) speeds.get(client.name)?.push(await download(client.blast, config.transferBytes));
     }
-    return clients.map(({ name }) => {
-      const samples = latencies.get(name) ?? [];
-      return { name, p50: quantile(samples, 0.5), p95: quantile(samples, 0.95), concurrentMs: median(totals.get(name) ?? []), mbps: Math.max(...(speeds.get(name) ?? [])) };
-    });
+    return {
+      apiRttMs,
+      clients: clients.map(({ name }) => {
+        const samples = latencies.get(name) ?? [];
+        return { name, p50: quantile(samples, 0.5), p95: quantile(samples, 0.95), concurrentMs: median(totals.get(name) ?? []), mbps: Math.max(...(speeds.get(name) ?? [])) };
+      }),
+    };
   } finally {
     for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => console.error(`cleanup: ${String(error)}`));
   }
 }
 
 /** A markdown table, ratios against kubectl measured in the same run. */
-export function compareTable(results: ClientResult[], config: CompareConfig, rttMs: number): string {
+export function compareTable({ apiRttMs, clients: results }: CompareResult, config: CompareConfig, rttMs: number): string {
   const kubectl = results.find((r) => r.name.startsWith("kubectl"));
   const ratio = (value: number, base: number | undefined) => (base === undefined ? "—" : fmt(value / base, 2));
   const mb = config.transferBytes / 1024 / 1024;
   const lines = [
-    `RTT to the API server: ${rttMs === 0 ? "0 ms (loopback, no proxy)" : `${rttMs} ms (delay proxy, ${rttMs / 2} ms each way)`}`,
+    `RTT to the API server: ${rttMs === 0 ? "0 ms (loopback, no proxy)" : `${rttMs} ms (delay proxy, ${rttMs / 2} ms each way)`}; GET /readyz on a kept-alive connection: ${fmt(apiRttMs)} ms (median of 20)`,
     "",
     `| client | new conn + first byte p50 (${config.latencySamples} seq.) | p95 | p50 / kubectl | ${config.concurrentConnections} concurrent, total (median of ${config.concurrentRounds}) | / kubectl | ${mb} MB download (best of ${config.transferRounds}) | / kubectl |`,
     "| --- | --- | --- | --- | --- | --- | --- | --- |",

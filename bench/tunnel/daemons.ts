@@ -5,7 +5,10 @@ import { spawn, spawnSync } from "node:child_process";
 import { closeSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import v8 from "node:v8";
+import vm from "node:vm";
 import { KubeConfig } from "@kubernetes/client-node";
+import WebSocket from "ws";
 import { requestStatus } from "../../src/daemon/client.js";
 import { Daemon } from "../../src/daemon/daemon.js";
 import { parseLoopbackRange } from "../../src/daemon/ip-allocator.js";
@@ -21,6 +24,8 @@ export type TransportName = "spdy" | "websocket";
 export type DaemonMode = "process" | "in-process";
 
 const locMain = fileURLToPath(new URL("../../dist/cli/main.js", import.meta.url));
+v8.setFlagsFromString("--expose-gc");
+const gc = vm.runInNewContext("gc") as () => void;
 
 /** Whether the built CLI takes `loc daemon --transport` (npm run build first). */
 export function builtDaemonHasTransportFlag(): boolean {
@@ -34,6 +39,10 @@ export interface BenchDaemon {
   /** The daemon's process (this one when in process). */
   pid: number;
   tunnels(): Promise<TunnelStatus[]>;
+  /** A full garbage collection in the daemon, then its V8 heap in use, MB: through its inspector (DaemonSpec.inspect), or gc() in process. */
+  collectGarbage(): Promise<number>;
+  /** The last lines the daemon logged (a process's stderr; nothing in process). */
+  logTail(lines?: number): string;
   stop(): Promise<void>;
 }
 
@@ -45,6 +54,8 @@ export interface DaemonSpec {
   ipRange: string;
   /** A fresh directory of its own (state, hosts file, log). */
   dir: string;
+  /** A daemon process listens for the inspector on 127.0.0.1, for collectGarbage. */
+  inspect?: boolean;
 }
 
 export async function startDaemon(spec: DaemonSpec): Promise<BenchDaemon> {
@@ -75,6 +86,8 @@ async function startInProcess(spec: DaemonSpec, hostsFile: string): Promise<Benc
     transport: spec.transport,
     pid: process.pid,
     tunnels: () => Promise.resolve(daemon.status().tunnels),
+    logTail: () => "",
+    collectGarbage: () => (gc(), Promise.resolve(process.memoryUsage().heapUsed / 1024 / 1024)),
     stop: async () => {
       await daemon.stop("bench");
       spdy?.close();
@@ -87,7 +100,9 @@ async function startProcess(spec: DaemonSpec, hostsFile: string): Promise<BenchD
   const logFile = join(spec.dir, "daemon.log");
   const args = ["daemon", "-n", spec.namespace, "--kubeconfig", spec.kubeconfig, "--hosts-file", hostsFile, "--ip-range", spec.ipRange, "--transport", spec.transport];
   const logFd = openSync(logFile, "a");
-  const child = spawn(process.execPath, [locMain, ...args], { env: { ...process.env, LOC_STATE_DIR: stateDir }, stdio: ["ignore", logFd, logFd] });
+  // BENCH_DAEMON_NODE_ARGS, e.g. --trace-gc, go to the daemons' node only (their log is in spec.dir).
+  const nodeArgs = (process.env.BENCH_DAEMON_NODE_ARGS ?? "").split(" ").filter(Boolean).concat(spec.inspect ? ["--inspect=127.0.0.1:0"] : []);
+  const child = spawn(process.execPath, [...nodeArgs, locMain, ...args], { env: { ...process.env, LOC_STATE_DIR: stateDir }, stdio: ["ignore", logFd, logFd] });
   closeSync(logFd);
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const stop = async () => {
@@ -95,15 +110,16 @@ async function startProcess(spec: DaemonSpec, hostsFile: string): Promise<BenchD
     await exited;
   };
   try {
-    await waitFor(
+    const outcome = await waitFor(
       `loc daemon --transport ${spec.transport} to be ready`,
       async () => {
-        if (child.exitCode !== null) throw new Error(`loc daemon exited with ${child.exitCode}:\n${readFileSync(logFile, "utf8")}`);
+        if (child.exitCode !== null) return "exited";
         if (!/^loc daemon: ready/m.test(readFileSync(logFile, "utf8"))) throw new NotYet("not ready yet");
-        return true;
+        return "ready";
       },
       { timeoutMs: 60_000, intervalMs: 200 },
     );
+    if (outcome === "exited") throw new Error(`loc daemon exited with ${child.exitCode}:\n${readFileSync(logFile, "utf8")}`);
   } catch (error) {
     await stop();
     throw error;
@@ -113,6 +129,14 @@ async function startProcess(spec: DaemonSpec, hostsFile: string): Promise<BenchD
     transport: spec.transport,
     pid: child.pid ?? 0,
     tunnels: async () => (await requestStatus(stateDir, undefined, { answerTimeoutMs: 30_000 })).tunnels,
+    logTail: (lines = 20) => readFileSync(logFile, "utf8").trimEnd().split("\n").slice(-lines).join("\n"),
+    collectGarbage: async () => {
+      const url = /Debugger listening on (ws:\/\/127\.0\.0\.1:\d+\/\S+)/.exec(readFileSync(logFile, "utf8"))?.[1];
+      if (!url) throw new Error("the daemon was not started with its inspector (DaemonSpec.inspect)");
+      await inspectorCall(url, "HeapProfiler.collectGarbage");
+      const usage = (await inspectorCall(url, "Runtime.getHeapUsage")) as { usedSize: number };
+      return usage.usedSize / 1024 / 1024;
+    },
     stop,
   };
 }
@@ -129,6 +153,25 @@ export async function waitForwarding(daemon: BenchDaemon, count: number, timeout
     },
     { timeoutMs, intervalMs: 500 },
   );
+}
+
+/** One Chrome DevTools Protocol call on a fresh inspector connection; resolves with its result. */
+async function inspectorCall(url: string, method: string): Promise<unknown> {
+  const ws = new WebSocket(url);
+  try {
+    return await new Promise<unknown>((resolve, reject) => {
+      ws.once("open", () => ws.send(JSON.stringify({ id: 1, method })));
+      ws.on("message", (data: Buffer) => {
+        const answer = JSON.parse(data.toString("utf8")) as { id?: number; result?: unknown; error?: { message: string } };
+        if (answer.id !== 1) return;
+        if (answer.error) reject(new Error(`${method}: ${answer.error.message}`));
+        else resolve(answer.result);
+      });
+      ws.once("error", reject);
+    });
+  } finally {
+    ws.close();
+  }
 }
 
 /** Resident set size of a process, kB (VmRSS). */

@@ -1,10 +1,9 @@
 // Daemon memory: RSS with no Services, with `services` idle forwarding tunnels (spread over `pods`
 // pods), and while and after `connections` connections go through those tunnels. A daemon process
-// is sampled from /proc/<pid>/status as it is; in process, the bench's own RSS after a full GC minus
-// its RSS before the daemon started.
+// is sampled from /proc/<pid>/status (VmRSS) as it is, then again after a full GC forced through its
+// inspector (127.0.0.1): as-is RSS holds garbage V8 has not collected yet, after-GC shows what is
+// retained. In process: the bench's own RSS minus its RSS before the daemon started.
 import { setTimeout as sleep } from "node:timers/promises";
-import v8 from "node:v8";
-import vm from "node:vm";
 import { mkdtempSync } from "node:fs";
 import { join } from "node:path";
 import { createClusterPortForward, createNamespace, createService, deleteClusterPortForward, kwokPlacement, neverPulledImage, waitFor, waitForReadyPods, type Kube, type TcpServerHandle } from "../../test/cluster/helpers.js";
@@ -26,19 +25,27 @@ export interface RssConfig {
   idleWaitS: number;
 }
 
+/** RSS in MB as it is, and after a full GC. */
+export interface RssPoint {
+  asIs: number;
+  gc: number;
+  /** V8 heap in use after that GC. */
+  heap: number;
+}
+
 export interface RssResult {
   transport: TransportName;
   mode: DaemonMode;
-  emptyMb: number;
-  idleMb: number;
+  empty: RssPoint;
+  idle: RssPoint;
   /** After each fifth of the connections. */
-  duringMb: number[];
-  afterMb: number;
-  afterIdleCloseMb: number | undefined;
+  during: RssPoint[];
+  after: RssPoint;
+  afterIdleClose: RssPoint | undefined;
+  /** Connections that did not get their echo back, and the first few reasons. */
+  failed: number;
+  failures: string[];
 }
-
-v8.setFlagsFromString("--expose-gc");
-const gc = vm.runInNewContext("gc") as () => void;
 
 export interface RssFixture {
   empty: string;
@@ -98,27 +105,32 @@ export async function rssFixture(config: RssConfig): Promise<RssFixture> {
   };
 }
 
-/** Median of 5 samples a second apart, MB. */
-async function sample(daemon: BenchDaemon, baselineKb: number): Promise<number> {
-  const values: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    await sleep(1_000);
-    if (daemon.mode === "in-process") gc();
-    values.push((rssKb(daemon.pid) - baselineKb) / 1024);
-  }
-  return median(values);
+/** Median of `count` samples a second apart as it is, then the same after a full GC; MB. */
+async function sample(daemon: BenchDaemon, baselineKb: number, count = 3): Promise<RssPoint> {
+  const series = async () => {
+    const values: number[] = [];
+    for (let i = 0; i < count; i++) {
+      await sleep(1_000);
+      values.push((rssKb(daemon.pid) - baselineKb) / 1024);
+    }
+    return median(values);
+  };
+  const asIs = await series();
+  const heap = await daemon.collectGarbage();
+  return { asIs, gc: await series(), heap };
 }
 
 export async function measureRss(config: RssConfig, fixture: RssFixture, transport: TransportName, index: number): Promise<RssResult> {
   const start = async (namespace: string, range: string) => {
-    if (config.daemonMode === "in-process") gc();
-    const baselineKb = config.daemonMode === "in-process" ? rssKb(process.pid) : 0;
-    const daemon = await startDaemon({ mode: config.daemonMode, transport, kubeconfig: config.kubeconfig, namespace, ipRange: range, dir: mkdtempSync(join(config.dir, `rss-${transport}-`)) });
+    const inProcess = config.daemonMode === "in-process";
+    const baselineKb = inProcess ? rssKb(process.pid) : 0;
+    const dir = mkdtempSync(join(config.dir, `rss-${transport}-`));
+    const daemon = await startDaemon({ mode: config.daemonMode, transport, kubeconfig: config.kubeconfig, namespace, ipRange: range, dir, inspect: true });
     return { daemon, baselineKb };
   };
   step(`rss (${transport}): empty daemon`);
   const empty = await start(fixture.empty, `127.7${index}.0.0/16`);
-  const emptyMb = await sample(empty.daemon, empty.baselineKb);
+  const emptyRss = await sample(empty.daemon, empty.baselineKb);
   await empty.daemon.stop();
 
   step(`rss (${transport}): ${config.services} tunnels`);
@@ -126,42 +138,50 @@ export async function measureRss(config: RssConfig, fixture: RssFixture, transpo
   try {
     const tunnels = await waitForwarding(daemon, config.services, 600_000);
     await sleep(2_000);
-    const idleMb = await sample(daemon, baselineKb);
+    const idle = await sample(daemon, baselineKb);
     step(`rss (${transport}): ${config.connections} connections, ${config.connectionConcurrency} at a time`);
     const request = Buffer.alloc(64, 2);
-    const duringMb: number[] = [];
+    const during: RssPoint[] = [];
+    let failed = 0;
+    const failures: string[] = [];
     const batch = Math.ceil(config.connections / 5);
     for (let done = 0; done < config.connections; done += batch) {
       await withConcurrency(Math.min(batch, config.connections - done), config.connectionConcurrency, async (i) => {
         const tunnel = tunnels[(done + i) % tunnels.length];
-        await exchange({ host: tunnel?.ip ?? "", port: 80 }, request);
+        await exchange({ host: tunnel?.ip ?? "", port: 80 }, request).catch((error: Error) => {
+          failed += 1;
+          if (failures.length < 5) failures.push(`${new Date().toISOString().slice(11, 23)} ${error.message}`);
+        });
       });
-      if (daemon.mode === "in-process") gc();
-      duringMb.push((rssKb(daemon.pid) - baselineKb) / 1024);
+      during.push(await sample(daemon, baselineKb, 1));
     }
-    const afterMb = await sample(daemon, baselineKb);
-    let afterIdleCloseMb: number | undefined;
+    const after = await sample(daemon, baselineKb);
+    let afterIdleClose: RssPoint | undefined;
     if (config.idleWaitS > 0) {
       step(`rss (${transport}): waiting ${config.idleWaitS} s for idle sessions to close`);
       await sleep(config.idleWaitS * 1000);
-      afterIdleCloseMb = await sample(daemon, baselineKb);
+      afterIdleClose = await sample(daemon, baselineKb);
     }
-    return { transport, mode: config.daemonMode, emptyMb, idleMb, duringMb, afterMb, afterIdleCloseMb };
+    if (failed > 0) step(`rss (${transport}): ${failed} connections failed, e.g. ${failures.join("; ")}\n${daemon.logTail()}`);
+    return { transport, mode: config.daemonMode, empty: emptyRss, idle, during, after, afterIdleClose, failed, failures };
   } finally {
     await daemon.stop();
   }
 }
 
 export function rssTable(results: RssResult[], config: RssConfig): string {
-  const per100 = (r: RssResult) => ((r.idleMb - r.emptyMb) / config.services) * 100;
+  const point = (p: RssPoint | undefined) => (p === undefined ? "—" : `${fmt(p.asIs)} / ${fmt(p.gc)} MB`);
+  const per100 = (r: RssResult, key: keyof RssPoint) => fmt(((r.idle[key] - r.empty[key]) / config.services) * 100, 2);
   return [
-    `Daemon RSS (${results[0]?.mode === "process" ? "loc daemon process, VmRSS" : "in process: bench RSS after GC minus before the daemon"}; medians of 5 samples 1 s apart). ${config.services} Services over ${config.pods} pods; ${config.connections} connections (${config.connectionConcurrency} at a time, 64 B echoed, round-robin over the tunnels).`,
+    `Daemon RSS, ${results[0]?.mode === "process" ? "loc daemon processes (VmRSS)" : "in process (bench RSS minus before the daemon)"}, each cell "as is / after a forced full GC", ` +
+      `medians of 3 samples 1 s apart (1 for the fifths). ${config.services} Services over ${config.pods} pods; ${config.connections} connections ` +
+      `(${config.connectionConcurrency} at a time, 64 B echoed, round-robin over the tunnels).`,
     "",
-    `| transport | empty daemon | ${config.services} idle tunnels | per 100 tunnels above empty | after each fifth of ${config.connections} connections | after (settled) | after idle close (${config.idleWaitS} s) |`,
-    "| --- | --- | --- | --- | --- | --- | --- |",
+    `| transport | empty daemon | ${config.services} idle tunnels | per 100 tunnels above empty | after each fifth of ${config.connections} connections: RSS after GC; V8 heap in use | after all | after ${config.idleWaitS} s idle | failed connections |`,
+    "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ...results.map(
       (r) =>
-        `| ${r.transport} | ${fmt(r.emptyMb)} MB | ${fmt(r.idleMb)} MB | ${fmt(per100(r), 2)} MB | ${r.duringMb.map((v) => fmt(v, 0)).join(" / ")} MB | ${fmt(r.afterMb)} MB | ${r.afterIdleCloseMb === undefined ? "—" : `${fmt(r.afterIdleCloseMb)} MB`} |`,
+        `| ${r.transport} | ${point(r.empty)} | ${point(r.idle)} | ${per100(r, "asIs")} / ${per100(r, "gc")} MB | ${r.during.map((p) => fmt(p.gc, 0)).join(" / ")} MB; heap ${r.during.map((p) => fmt(p.heap, 1)).join(" / ")} MB | ${point(r.after)} | ${point(r.afterIdleClose)} | ${r.failed} |`,
     ),
   ].join("\n");
 }
