@@ -18,8 +18,11 @@ source "$here/common.sh"
 source "$here/teardown.sh"
 
 if [[ $EUID -ne 0 ]]; then
-  exec sudo -n env LOC_CLUSTER_CACHE="$cache_root" LOC_CLUSTER_NAME="$name" PATH="$PATH" bash "$0" "$@" ||
-    { echo "[real-node] needs root: run the tests as root or allow this user passwordless sudo (sudo -n failed)" >&2; exit 1; }
+  if ! command -v sudo >/dev/null || ! sudo -n true 2>/dev/null; then
+    echo "[real-node] needs root: run the tests as root or give this user passwordless sudo (sudo -n true failed)" >&2
+    exit 1
+  fi
+  exec sudo -n env LOC_CLUSTER_CACHE="$cache_root" LOC_CLUSTER_NAME="$name" PATH="$PATH" bash "$0" "$@"
 fi
 
 kubeconfig="$workdir/kubeconfig.yaml"
