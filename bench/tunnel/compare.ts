@@ -32,7 +32,7 @@ export interface CompareConfig {
 }
 
 export interface CompareResult {
-  /** GET /readyz on a kept-alive connection through whatever is in front of the API server, median ms. */
+  /** GET /version on a kept-alive connection through whatever is in front of the API server, median ms. */
   apiRttMs: number;
   clients: ClientResult[];
 }
@@ -83,14 +83,16 @@ async function atDistance(kubeconfig: string, rttMs: number, dir: string): Promi
   };
 }
 
-/** The API server's round trip as clients see it: GET /readyz on one kept-alive TLS connection, median of 20. */
+/** The API server's round trip as clients see it: GET /version on one kept-alive TLS connection, median of 20. */
 async function apiRoundTrip(kubeconfig: string): Promise<number> {
   const config = new KubeConfig();
   config.loadFromFile(kubeconfig);
   const server = new URL(config.getCurrentCluster()?.server ?? "");
-  const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
-  const options: https.RequestOptions = { host: server.hostname, port: server.port, path: "/readyz", agent };
+  const options: https.RequestOptions = { host: server.hostname, port: server.port, path: "/version" };
   await config.applyToHTTPSOptions(options);
+  // After: applyToHTTPSOptions puts in an agent of its own, which does not keep connections alive.
+  const agent = new https.Agent({ keepAlive: true, maxSockets: 1, ca: options.ca, cert: options.cert, key: options.key });
+  options.agent = agent;
   const get = () =>
     new Promise<void>((resolve, reject) => {
       https.get(options, (response) => response.resume().on("end", resolve)).on("error", reject);
@@ -175,7 +177,7 @@ export function compareTable({ apiRttMs, clients: results }: CompareResult, conf
   const ratio = (value: number, base: number | undefined) => (base === undefined ? "—" : fmt(value / base, 2));
   const mb = config.transferBytes / 1024 / 1024;
   const lines = [
-    `RTT to the API server: ${rttMs === 0 ? "0 ms (loopback, no proxy)" : `${rttMs} ms (delay proxy, ${rttMs / 2} ms each way)`}; GET /readyz on a kept-alive connection: ${fmt(apiRttMs)} ms (median of 20)`,
+    `RTT to the API server: ${rttMs === 0 ? "0 ms (loopback, no proxy)" : `${rttMs} ms (delay proxy, ${rttMs / 2} ms each way)`}; GET /version on a kept-alive connection: ${fmt(apiRttMs)} ms (median of 20)`,
     "",
     `| client | new conn + first byte p50 (${config.latencySamples} seq.) | p95 | p50 / kubectl | ${config.concurrentConnections} concurrent, total (median of ${config.concurrentRounds}) | / kubectl | ${mb} MB download (best of ${config.transferRounds}) | / kubectl |`,
     "| --- | --- | --- | --- | --- | --- | --- | --- |",
