@@ -66,7 +66,8 @@ export class Daemon implements DaemonCore {
   private readonly skipped = new Map<string, { namespace: string; name: string; reason: string }>();
   private readonly problems = new Map<string, { resource: string; message: string; since: number }>();
   private readonly changeListeners = new Set<() => void>();
-  private readonly listenFailures = new Map<string, string>();
+  /** Services whose address cannot be listened on (taken by another process), with why; retried each pass. */
+  private readonly listenFailures = new Map<string, { namespace: string; name: string; reason: string }>();
   private readonly allocator: IpAllocator;
   private readonly loopback: LoopbackAliases;
   private subscription: Subscription | undefined;
@@ -151,7 +152,8 @@ export class Daemon implements DaemonCore {
       hostsFile: this.config.hostsFile,
       transport: this.config.transport.name,
       tunnels: [...this.units.values()].map((unit) => unit.status()),
-      skipped: [...this.skipped.values()],
+      // A Service it cannot listen for is listed with why, never just missing.
+      skipped: [...this.skipped.values(), ...this.listenFailures.values()],
       watchProblems: [...this.problems.values()],
       cluster: this.health.status(),
       exposes: this.config.exposes?.statuses() ?? [],
@@ -225,6 +227,7 @@ export class Daemon implements DaemonCore {
 
   private async reconcile(services: Objects<ServiceObject>, slices: Objects<EndpointSliceObject>): Promise<void> {
     const desired = this.desiredUnits(services, slices);
+    for (const key of this.listenFailures.keys()) if (!desired.has(key)) this.listenFailures.delete(key);
     const stale = [...this.units].filter(([key, unit]) => !desired.has(key) || !samePorts(unit.spec, desired.get(key)?.spec));
     await Promise.all(
       stale.map(async ([key, unit]) => {
@@ -246,8 +249,11 @@ export class Daemon implements DaemonCore {
         } catch (error) {
           // Retried on every pass; recorded only when the reason changes, so the log is not flooded.
           const reason = `cannot listen on ${spec.ip}: ${(error as Error).message}`;
-          if (this.listenFailures.get(key) !== reason) this.record(`tunnel:${key}`, { type: "tunnel.stopped", data: { service: key, reason } });
-          this.listenFailures.set(key, reason);
+          if (this.listenFailures.get(key)?.reason !== reason) {
+            this.record(`tunnel:${key}`, { type: "tunnel.stopped", data: { service: key, reason } });
+            this.config.log?.(`loc daemon: ${key}: ${reason}; retried when the cluster next changes (another process has that address and port)`);
+          }
+          this.listenFailures.set(key, { namespace: spec.namespace, name: key.slice(spec.namespace.length + 1), reason });
         }
       }),
     );

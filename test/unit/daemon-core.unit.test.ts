@@ -1,3 +1,4 @@
+import net from "node:net";
 import { Duplex } from "node:stream";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { HostEntry } from "../../src/hosts/host-entry.js";
@@ -55,7 +56,7 @@ afterEach(async () => {
   for (const daemon of daemons.splice(0)) await daemon.stop("test over");
 });
 
-function startDaemon(cluster: MemoryCluster, store = new MemoryEventStore(), range = "127.77.0.0/24", forward: ForwardTransport = transport) {
+function startDaemon(cluster: MemoryCluster, store = new MemoryEventStore(), range = "127.77.0.0/24", forward: ForwardTransport = transport, log?: (line: string) => void) {
   const writes: HostEntry[][] = [];
   const daemon = new Daemon({
     watchPort: cluster,
@@ -67,6 +68,7 @@ function startDaemon(cluster: MemoryCluster, store = new MemoryEventStore(), ran
     clusterDomain: "cluster.local",
     ipRange: parseLoopbackRange(range),
     version: "test",
+    log,
   });
   daemons.push(daemon);
   daemon.start();
@@ -179,5 +181,30 @@ describe("Daemon (in-memory cluster twin)", () => {
     await daemon.stop("test over");
     const types = store.read({ stream: "session:shop/web-1" }).map((e) => e.type);
     expect(types).toEqual(["session.opened", "session.lost", "session.replaced", "session.closed"]);
+  });
+
+  it("a Service whose address and port another process holds is listed with why and said once, never just missing", async () => {
+    const squatter = net.createServer();
+    await new Promise<void>((resolve) => squatter.listen(18083, "127.77.0.1", resolve));
+    try {
+      const cluster = new MemoryCluster();
+      cluster.upsert(SERVICES, service("shop", "web", [{ port: 18083, targetPort: 8080 }]));
+      cluster.upsert(SLICES, slice("shop", "web", [{ pod: "web-1" }], [{ port: 8080 }]));
+      const lines: string[] = [];
+      const { daemon, store } = startDaemon(cluster, new MemoryEventStore(), "127.77.0.0/24", transport, (line) => lines.push(line));
+      await daemon.ready;
+      expect(daemon.status().tunnels).toEqual([]);
+      expect(daemon.status().skipped).toEqual([{ namespace: "shop", name: "web", reason: expect.stringMatching(/^cannot listen on 127\.77\.0\.1: .*EADDRINUSE/) }]);
+      // Another pass (an unrelated change) retries without saying it again.
+      cluster.upsert(SERVICES, service("shop", "other", [{ port: 18084, targetPort: 8080 }]));
+      await vi.waitFor(() => expect(daemon.status().tunnels.map((t) => t.name)).toEqual(["other"]));
+      expect(lines.filter((line) => line.includes("shop/web: cannot listen"))).toHaveLength(1);
+      expect(store.read({ service: "shop/web" }).filter((e) => e.type === "tunnel.stopped")).toHaveLength(1);
+      // The Service goes: so does its row.
+      cluster.remove(SERVICES, "shop", "web");
+      await vi.waitFor(() => expect(daemon.status().skipped).toEqual([]));
+    } finally {
+      squatter.close();
+    }
   });
 });
