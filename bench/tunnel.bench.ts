@@ -79,7 +79,7 @@ try {
     { name: "echo", port: 9001 },
   ]);
   step("waiting for the bulk pod");
-  const [pod] = await waitForReadyPods(kube, namespace, { app: "bulk" }, 1);
+  const [pod] = await waitForReadyPods(kube, namespace, { app: "bulk" }, 1, { timeoutMs: 300_000 });
   const podName = pod?.metadata?.name ?? "";
   await createPodPortForward(kube, namespace, podName, [
     { ports: [9000], target: { address: "127.0.0.1", port: blaster.port } },
@@ -123,7 +123,11 @@ try {
     const fixture = await rssFixture(rss);
     cleanups.push(() => fixture.cleanup());
     const results: RssResult[] = [];
-    for (const [index, transport] of RSS_TRANSPORTS.entries()) results.push(await measureRss(rss, fixture, transport, index));
+    for (const [index, transport] of RSS_TRANSPORTS.entries()) {
+      results.push(await measureRss(rss, fixture, transport, index));
+      // Each transport's row as soon as it is known: the whole part takes many minutes.
+      step(`rss so far:\n${rssTable(results, rss)}`);
+    }
     print(`\n${rssTable(results, rss)}\n(load average after: ${load()})`);
   }
   console.error(`\n[bench] summary\n${report.join("\n")}`);
