@@ -94,7 +94,10 @@ async function crashThenRecover({ point, path, strategy, undoes }: CrashPoint, i
   await waitForReadyPods(kube, namespace, { app: name }, 2);
   const before = await locState(kube, namespace, workloads, name);
 
-  const daemon = await startDaemonProcess(["--selector", `crash-case=${name}`], kubeconfig, { env: { LOC_TEST_KILL_AT: point }, waitForSocket: path !== "tunnel" });
+  // Cases run concurrently: each daemon gets its own loopback range, or two would race for one
+  // address and port and the loser would never write its hosts block.
+  const range = ["--ip-range", `127.61.${index}.0/24`];
+  const daemon = await startDaemonProcess(["--selector", `crash-case=${name}`, ...range], kubeconfig, { env: { LOC_TEST_KILL_AT: point }, waitForSocket: path !== "tunnel" });
   let proxy: ProxyStandIn | undefined;
   const expose =
     path === "tunnel"
@@ -112,6 +115,8 @@ async function crashThenRecover({ point, path, strategy, undoes }: CrashPoint, i
   } finally {
     expose?.child.kill("SIGKILL");
     stop?.child.kill("SIGKILL");
+    // A daemon that missed its kill point must not outlive the case (it would hold its ports).
+    daemon.kill();
     await proxy?.stop();
   }
 
