@@ -5,9 +5,9 @@
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { DaemonStatus } from "../src/daemon/api.js";
+import type { DaemonStatus } from "../src/ipc/protocol.js";
 import type { TunnelStatus } from "../src/daemon/tunnel-unit.js";
-import { serveDaemon } from "../src/daemon/server.js";
+import { serveDaemon } from "../src/ipc/server.js";
 import type { NewEvent } from "../src/store/events.js";
 import { openStateStore } from "../src/store/open-store.js";
 import { runClusterScript } from "../test/cluster/cluster-script.js";

@@ -9,7 +9,7 @@ import v8 from "node:v8";
 import vm from "node:vm";
 import { KubeConfig } from "@kubernetes/client-node";
 import WebSocket from "ws";
-import { requestStatus } from "../../src/daemon/client.js";
+import { requestStatus } from "../../src/ipc/client.js";
 import { Daemon } from "../../src/daemon/daemon.js";
 import { parseLoopbackRange } from "../../src/daemon/ip-allocator.js";
 import type { TunnelStatus } from "../../src/daemon/tunnel-unit.js";

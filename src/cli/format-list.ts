@@ -1,4 +1,4 @@
-import type { DaemonStatus } from "../daemon/api.js";
+import type { DaemonStatus } from "../ipc/protocol.js";
 
 const HEADER = ["NAMESPACE", "NAME", "STATE", "REASON", "ENDPOINT", "IP", "PORTS", "TRANSPORT", "CONN", "IN", "OUT", "SINCE"];
 const BYTE_UNITS = ["B", "kB", "MB", "GB", "TB", "PB"];

@@ -1,5 +1,6 @@
 import { cac } from "cac";
 import { DEFAULT_IP_RANGE } from "../daemon/ip-allocator.js";
+import { EXPOSE_DEFAULTS } from "../ipc/expose-defaults.js";
 import { DEFAULT_FORWARD_TRANSPORT } from "../transports/forward-names.js";
 import { LocError } from "../errors.js";
 // Types only: each command's module (and whatever it pulls in: the Kubernetes client, ssh2, SQLite)
@@ -69,7 +70,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .option("--context <name>", "kubeconfig context (default: the current one)")
     .option("-n, --namespace <ns>", "Check permissions in this namespace; repeatable (default: all namespaces)", { type: [String] })
     .option("--hosts-file <path>", "Hosts file the daemon would write", { default: "/etc/hosts" })
-    .option("--image <ref>", "Proxy pod image to check (default: lscr.io/linuxserver/openssh-server:latest)")
+    .option("--image <ref>", `Proxy pod image to check (default: ${EXPOSE_DEFAULTS.image})`)
     .option("--json", "Print { ok, checks: [...] } as JSON")
     .example("loc doctor -n shop")
     .action((flags: DoctorFlags) => {
@@ -95,18 +96,18 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
 
   cli
     .command("expose [ns/svc]", "Send a Service's cluster traffic to this machine (through the running daemon) until Ctrl-C")
-    .option("--transport <name>", "How traffic reaches this machine", { default: "ssh" })
-    .option("--strategy <name>", "scale: scale the workloads to 0 and stand in for their pods; selector: point the Service at the proxy, app pods keep running", { default: "scale" })
+    .option("--transport <name>", "How traffic reaches this machine", { default: EXPOSE_DEFAULTS.transport })
+    .option("--strategy <name>", "scale: scale the workloads to 0 and stand in for their pods; selector: point the Service at the proxy, app pods keep running", { default: EXPOSE_DEFAULTS.strategy })
     .option("--map <local:remote>", "Send the Service's port REMOTE (port, target port or name) to local port LOCAL; repeatable (default: same port)", { type: [String] })
     .option("--stop", "Stop a running expose of this Service and put the cluster back")
     .option("-d, --detach", "Return once active; the daemon keeps the expose until --stop or shutdown")
     .option("--json", "Print NDJSON, one step per line")
-    .option("--image <ref>", "Proxy pod image with OpenSSH's sshd (default: lscr.io/linuxserver/openssh-server:latest)")
-    .option("--ssh-user <name>", "User sshd runs as in the proxy pod (default: abc)")
-    .option("--run-as-user <uid>", "That user's uid (default: 911)")
-    .option("--ssh-port <port>", "Port sshd listens on in the proxy pod (default: 2222)")
-    .option("--ready-timeout <duration>", "How long the proxy pod may take to be Ready (default: 60s)")
-    .option("--connect-timeout <duration>", "How long the first connection may take (default: 60s)")
+    .option("--image <ref>", `Proxy pod image with OpenSSH's sshd (default: ${EXPOSE_DEFAULTS.image})`)
+    .option("--ssh-user <name>", `User sshd runs as in the proxy pod (default: ${EXPOSE_DEFAULTS.user})`)
+    .option("--run-as-user <uid>", `That user's uid (default: ${EXPOSE_DEFAULTS.runAsUser})`)
+    .option("--ssh-port <port>", `Port sshd listens on in the proxy pod (default: ${EXPOSE_DEFAULTS.sshPort})`)
+    .option("--ready-timeout <duration>", `How long the proxy pod may take to be Ready (default: ${EXPOSE_DEFAULTS.readyTimeoutMs / 1000}s)`)
+    .option("--connect-timeout <duration>", `How long the first connection may take (default: ${EXPOSE_DEFAULTS.connectTimeoutMs / 1000}s)`)
     .option("--overrides <json>", "A partial Pod merged into the proxy pod, e.g. nodeSelector or tolerations")
     .option("--env-file <path>", "When active, write the workload's environment (as it was before scaling) to this dotenv file, mode 0600 (see loc env)")
     .option("--env-output <path>", "The same as --env-file, for Node 20, which takes --env-file for itself wherever it is on the command line")

@@ -9,7 +9,8 @@ import { planService, sliceServiceKey, type EndpointSliceObject, type ReadyEndpo
 import type { EventStore } from "../store/event-store.js";
 import type { PortBinder } from "../transports/tunnel-listener.js";
 import type { ForwardTransport } from "../transports/transport.js";
-import type { DaemonCore, DaemonStatus } from "./api.js";
+import type { DaemonStatus } from "../ipc/protocol.js";
+import type { DaemonCore } from "./core.js";
 import type { ExposeManager } from "./expose-manager.js";
 import { safeRecorder, type Recorder } from "./record.js";
 import { sessionLog } from "./session-log.js";

@@ -1,17 +1,11 @@
 import { LocError } from "../errors.js";
-import { DEFAULT_PROXY_IMAGE, DEFAULT_PROXY_UID, DEFAULT_PROXY_USER, DEFAULT_SSH_PORT } from "../expose/proxy-pod.js";
-import { parseMapFlag } from "../expose/ports.js";
-import { DEFAULT_STRATEGY, parseStrategy } from "../expose/strategy.js";
 import { ExposeSession, type ExposeStatus, type SessionDeps } from "../expose/session.js";
+import type { ExposeSpec } from "../ipc/expose-params.js";
 import type { BackoffPolicy } from "../kube/backoff.js";
 import type { ExposeCluster } from "../kube/expose-cluster.js";
-import { formatServiceRef, parseServiceRef } from "../kube/service-ref.js";
 import type { ReverseTransport } from "../transports/transport.js";
-import type { ExposeParams, ExposeService } from "./expose-api.js";
+import type { ExposeService } from "./core.js";
 import type { Recorder } from "./record.js";
-
-export const DEFAULT_READY_TIMEOUT_MS = 60_000;
-export const DEFAULT_CONNECT_TIMEOUT_MS = 60_000;
 
 export interface ExposeManagerDeps {
   cluster: ExposeCluster;
@@ -32,12 +26,10 @@ export class ExposeManager implements ExposeService {
 
   constructor(private readonly deps: ExposeManagerDeps) {}
 
-  create(params: ExposeParams): ExposeSession {
-    const ref = parseServiceRef(String(params.service));
-    const service = formatServiceRef(ref);
-    const transport = this.deps.transports.get("reverse", String(params.transport));
-    const maps = (params.maps ?? []).map((text) => parseMapFlag(String(text)));
-    const strategy = parseStrategy(String(params.strategy ?? DEFAULT_STRATEGY));
+  /** `spec` comes checked and complete from the protocol's parser (src/ipc/expose-params.ts). */
+  create(spec: ExposeSpec): ExposeSession {
+    const { service, ref } = spec;
+    const transport = this.deps.transports.get("reverse", spec.transport);
     const running = this.sessions.get(service);
     if (running) {
       throw new LocError(`${service} is already exposed by this machine (session ${running.id})`, `stop it first: loc expose --stop ${service}`, "ALREADY_EXPOSED");
@@ -55,15 +47,15 @@ export class ExposeManager implements ExposeService {
       {
         namespace: ref.namespace,
         name: ref.name,
-        maps,
-        strategy,
-        image: params.image ?? DEFAULT_PROXY_IMAGE,
-        user: params.user ?? DEFAULT_PROXY_USER,
-        runAsUser: params.runAsUser ?? DEFAULT_PROXY_UID,
-        sshPort: params.sshPort ?? DEFAULT_SSH_PORT,
-        readyTimeoutMs: params.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS,
-        connectTimeoutMs: params.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-        overrides: params.overrides,
+        maps: spec.maps,
+        strategy: spec.strategy,
+        image: spec.image,
+        user: spec.user,
+        runAsUser: spec.runAsUser,
+        sshPort: spec.sshPort,
+        readyTimeoutMs: spec.readyTimeoutMs,
+        connectTimeoutMs: spec.connectTimeoutMs,
+        overrides: spec.overrides,
         localHost: "127.0.0.1",
       },
       sessionDeps,

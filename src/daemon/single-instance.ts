@@ -3,7 +3,9 @@ import { join } from "node:path";
 import { errorCode, LocError } from "../errors.js";
 import { ignoreMissing, parsePid, processIsAlive, readPidFile, releasePidFile, removeStalePidFile, tryCreatePidFile } from "../locks/pid-file.js";
 import { ensureStateDir } from "../store/state-dir.js";
-import { LOCK_FILE, SOCKET_FILE } from "./api.js";
+import { SOCKET_FILE } from "../ipc/socket-path.js";
+
+export const LOCK_FILE = "daemon.lock";
 
 export interface DaemonLock {
   readonly path: string;

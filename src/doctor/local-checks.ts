@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { daemonSocketPath } from "../daemon/client.js";
+import { daemonSocketPath } from "../ipc/socket-path.js";
 import { errorCode, errorMessage, LocError } from "../errors.js";
 import { DATABASE_FILE } from "../store/state-dir.js";
 import { fail, pass, warn, type CheckResult } from "./check.js";

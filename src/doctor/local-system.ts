@@ -1,7 +1,7 @@
 import { constants } from "node:fs";
 import { access, readFile, stat } from "node:fs/promises";
-import type { DaemonStatus } from "../daemon/api.js";
-import { requestStatus } from "../daemon/client.js";
+import { requestStatus } from "../ipc/client.js";
+import type { DaemonStatus } from "../ipc/protocol.js";
 
 /** The parts of this machine the local checks look at; tests pass their own. */
 export interface LocalSystem {

@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import type { DaemonStatus } from "../../src/daemon/api.js";
+import type { DaemonStatus } from "../../src/ipc/protocol.js";
 import { connect, createNamespace, deleteNamespace, freeLoopbackPort, startTcpServer, waitFor, type Kube } from "../cluster/helpers.js";
 import { createLimitedKubeconfig } from "../cluster/rbac.js";
 import { finished, spawnLoc } from "../helpers/loc-process.js";

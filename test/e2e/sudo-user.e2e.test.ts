@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync, 
 import { hostname, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import type { DaemonStatus } from "../../src/daemon/api.js";
+import type { DaemonStatus } from "../../src/ipc/protocol.js";
 import { labelValue } from "../../src/expose/identity.js";
 import {
   connect,

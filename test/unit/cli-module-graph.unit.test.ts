@@ -2,8 +2,9 @@ import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it, onTestFinished } from "vitest";
-import type { DaemonCore, DaemonStatus } from "../../src/daemon/api.js";
-import { serveDaemon } from "../../src/daemon/server.js";
+import type { DaemonCore } from "../../src/daemon/core.js";
+import type { DaemonStatus } from "../../src/ipc/protocol.js";
+import { serveDaemon } from "../../src/ipc/server.js";
 import { finished, ROOT } from "../helpers/loc-process.js";
 import { tempDir } from "../helpers/temp.js";
 

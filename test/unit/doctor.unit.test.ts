@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { doctorCommand } from "../../src/cli/commands/doctor.js";
-import type { DaemonCore, DaemonStatus } from "../../src/daemon/api.js";
-import { serveDaemon } from "../../src/daemon/server.js";
+import type { DaemonCore } from "../../src/daemon/core.js";
+import type { DaemonStatus } from "../../src/ipc/protocol.js";
+import { serveDaemon } from "../../src/ipc/server.js";
 import type { ClusterProbe } from "../../src/doctor/cluster-probe.js";
 import type { DoctorDeps } from "../../src/doctor/doctor.js";
 import { checkImage } from "../../src/doctor/local-checks.js";

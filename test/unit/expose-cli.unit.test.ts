@@ -3,9 +3,10 @@
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { runCli } from "../../src/cli/program.js";
-import type { DaemonCore, DaemonStatus } from "../../src/daemon/api.js";
+import type { DaemonCore } from "../../src/daemon/core.js";
+import type { DaemonStatus } from "../../src/ipc/protocol.js";
 import { ExposeManager } from "../../src/daemon/expose-manager.js";
-import { serveDaemon } from "../../src/daemon/server.js";
+import { serveDaemon } from "../../src/ipc/server.js";
 import type { WorkloadRef } from "../../src/kube/expose-cluster.js";
 import { MemoryExposeCluster } from "../../src/kube/memory-expose-cluster.js";
 import { TransportRegistry } from "../../src/transports/registry.js";
@@ -150,7 +151,7 @@ describe("loc expose through the daemon", () => {
     const { stateDir, cluster, exposes } = await daemonWithExposes();
     const { createConnection } = await import("node:net");
     const socket = createConnection(join(stateDir, "daemon.sock"));
-    socket.write(JSON.stringify({ id: 1, method: "expose", params: { service: "shop/web", transport: "fake", maps: [] } }) + "\n");
+    socket.write(JSON.stringify({ v: 1, id: 1, method: "expose", params: { service: "shop/web", transport: "fake", maps: [] } }) + "\n");
     while (exposes.statuses()[0]?.state !== "active") await new Promise((r) => setTimeout(r, 5));
     socket.destroy();
     while (exposes.statuses().length > 0) await new Promise((r) => setTimeout(r, 5));

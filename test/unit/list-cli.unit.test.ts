@@ -1,8 +1,9 @@
 import { describe, expect, it, vi } from "vitest";
 import { listCommand, type ListFlags } from "../../src/cli/commands/list.js";
 import { formatAge, formatBytes, formatListTable } from "../../src/cli/format-list.js";
-import type { DaemonCore, DaemonStatus } from "../../src/daemon/api.js";
-import { serveDaemon } from "../../src/daemon/server.js";
+import type { DaemonCore } from "../../src/daemon/core.js";
+import type { DaemonStatus } from "../../src/ipc/protocol.js";
+import { serveDaemon } from "../../src/ipc/server.js";
 import type { TunnelStatus } from "../../src/daemon/tunnel-unit.js";
 import { LocError } from "../../src/errors.js";
 import { tempDir } from "../helpers/temp.js";

@@ -4,7 +4,8 @@ import { existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, 
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { LOCK_FILE, SOCKET_FILE } from "../../src/daemon/api.js";
+import { LOCK_FILE } from "../../src/daemon/single-instance.js";
+import { SOCKET_FILE } from "../../src/ipc/socket-path.js";
 import { parseHostsFile, renderHostsFile } from "../../src/hosts/block.js";
 import type { NewEvent, StoredEvent } from "../../src/store/events.js";
 import { openStateStore } from "../../src/store/open-store.js";

@@ -6,7 +6,7 @@ import { ExposeManager } from "../../daemon/expose-manager.js";
 import { safeRecorder } from "../../daemon/record.js";
 import { DEFAULT_IP_RANGE, parseLoopbackRange, type LoopbackRange } from "../../daemon/ip-allocator.js";
 import type { WatchScope } from "../../daemon/scope.js";
-import { serveDaemon } from "../../daemon/server.js";
+import { serveDaemon } from "../../ipc/server.js";
 import { acquireDaemonLock } from "../../daemon/single-instance.js";
 import { LocError } from "../../errors.js";
 import { HostsFileWriter } from "../../hosts/writer.js";

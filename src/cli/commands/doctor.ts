@@ -1,7 +1,7 @@
 import { allPassed, formatCheck } from "../../doctor/check.js";
 import { runDoctor, type DoctorDeps } from "../../doctor/doctor.js";
 import { nodeSystem } from "../../doctor/local-system.js";
-import { DEFAULT_PROXY_IMAGE } from "../../expose/proxy-pod.js";
+import { EXPOSE_DEFAULTS } from "../../ipc/expose-defaults.js";
 import { checkNamespaceName } from "../../kube/service-ref.js";
 import { resolveStateDir } from "../../store/state-dir.js";
 import type { CliIO } from "../io.js";
@@ -26,7 +26,7 @@ export async function doctorCommand(flags: DoctorFlags, io: CliIO, deps: Partial
     namespaces: namespaces.length > 0 ? namespaces : [""],
     hostsFile: flags.hostsFile === undefined ? "/etc/hosts" : String(flags.hostsFile),
     stateDir: resolveStateDir(flags.stateDir, io.env),
-    image: flags.image === undefined ? DEFAULT_PROXY_IMAGE : String(flags.image),
+    image: flags.image === undefined ? EXPOSE_DEFAULTS.image : String(flags.image),
     imageIsDefault: flags.image === undefined,
   };
   const kubeconfig = flags.kubeconfig === undefined ? undefined : String(flags.kubeconfig);

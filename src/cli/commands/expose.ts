@@ -1,8 +1,7 @@
-import { converseExpose, type ExposeRequest } from "../../daemon/expose-client.js";
-import type { ExposeEnd, ExposeParams } from "../../daemon/expose-api.js";
 import { LocError } from "../../errors.js";
-import { parseMapFlag } from "../../expose/ports.js";
-import { DEFAULT_STRATEGY, parseStrategy } from "../../expose/strategy.js";
+import { converseExpose } from "../../ipc/expose-client.js";
+import { toExposeSpec } from "../../ipc/expose-params.js";
+import type { ExposeEnd, ExposeParams, ExposeRequest } from "../../ipc/protocol.js";
 import { formatServiceRef, parseServiceRef } from "../../kube/service-ref.js";
 import { clientEnvironment } from "../../privsep/drop-privileges.js";
 import { resolveStateDir } from "../../store/state-dir.js";
@@ -53,8 +52,11 @@ const readEnvFile: EnvFileReader = async (service, flags, io) => {
   return { text, summary: `${result.vars.size} variables of ${result.source}: ${describeOrigins(result.origins)}` };
 };
 
-/** Plan: every flag checked before the daemon is asked for anything. */
-export function planExpose(ref: string | undefined, flags: ExposeFlags): ExposeRequest {
+/**
+ * Every flag checked before the daemon is asked for anything; what the user left out stays out, and
+ * the daemon fills it from EXPOSE_DEFAULTS (src/ipc/expose-defaults.ts).
+ */
+export function parseExposeFlags(ref: string | undefined, flags: ExposeFlags): ExposeRequest {
   const envFile = flags.envFile ?? flags.envOutput;
   if (ref === undefined) throw new LocError("which service? loc expose needs ns/svc", "e.g. loc expose shop/web", "USAGE");
   const service = formatServiceRef(parseServiceRef(String(ref)));
@@ -63,11 +65,10 @@ export function planExpose(ref: string | undefined, flags: ExposeFlags): ExposeR
     return { method: "unexpose", params: { service } };
   }
   const maps = ([] as unknown[]).concat(flags.map ?? []).map(String);
-  maps.forEach(parseMapFlag);
   const params: ExposeParams = {
     service,
-    transport: String(flags.transport ?? "ssh"),
-    strategy: parseStrategy(String(flags.strategy ?? DEFAULT_STRATEGY)),
+    ...(flags.transport !== undefined ? { transport: String(flags.transport) } : {}),
+    ...(flags.strategy !== undefined ? { strategy: String(flags.strategy) } : {}),
     maps,
     ...(flags.image !== undefined ? { image: String(flags.image) } : {}),
     ...(flags.sshUser !== undefined ? { user: String(flags.sshUser) } : {}),
@@ -78,6 +79,7 @@ export function planExpose(ref: string | undefined, flags: ExposeFlags): ExposeR
     ...(flags.overrides !== undefined ? { overrides: overridesFlag(flags.overrides) } : {}),
     ...(flags.detach ? { detach: true } : {}),
   };
+  toExposeSpec(params); // the daemon's own check, run here to fail before connecting
   return { method: "expose", params };
 }
 
@@ -86,7 +88,7 @@ export function planExpose(ref: string | undefined, flags: ExposeFlags): ExposeR
  * as it happens, and (in the foreground) keeps it until Ctrl-C, which undoes everything.
  */
 export async function exposeCommand(ref: string | undefined, flags: ExposeFlags, io: CliIO, readEnv: EnvFileReader = readEnvFile): Promise<number> {
-  const request = planExpose(ref, flags);
+  const request = parseExposeFlags(ref, flags);
   const stateDir = resolveStateDir(flags.stateDir, clientEnvironment(io.env));
   const envPath = flags.envFile ?? flags.envOutput;
   const envFile = envPath !== undefined && request.method === "expose" ? { path: String(envPath), ...(await readEnv(request.params.service, flags, io)) } : undefined;

@@ -1,5 +1,5 @@
-import type { DaemonStatus } from "../../daemon/api.js";
-import { requestStatus, watchStatus, type ClientOptions } from "../../daemon/client.js";
+import { requestStatus, watchStatus, type ClientOptions } from "../../ipc/client.js";
+import type { DaemonStatus } from "../../ipc/protocol.js";
 import { clientEnvironment } from "../../privsep/drop-privileges.js";
 import { resolveStateDir } from "../../store/state-dir.js";
 import { formatDaemonLine, formatExposeTable, formatListTable, formatWatchProblems } from "../format-list.js";

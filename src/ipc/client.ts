@@ -1,8 +1,9 @@
 import { createConnection } from "node:net";
-import { join } from "node:path";
 import { errorCode, LocError } from "../errors.js";
-import { SOCKET_FILE, type DaemonRequest, type DaemonStatus } from "./api.js";
 import { lineReader } from "./lines.js";
+import { isRefusalAnswer, isStatusAnswer, parseAnswer, protocolError, refusalError } from "./parse.js";
+import { toWire, type DaemonRequest, type DaemonResponse, type DaemonStatus } from "./protocol.js";
+import { daemonSocketPath } from "./socket-path.js";
 
 export interface ClientOptions {
   /** How long to wait for the daemon's first answer. */
@@ -11,31 +12,12 @@ export interface ClientOptions {
 
 const ANSWER_TIMEOUT_MS = 5_000;
 const START_HINT = "start one with: sudo loc daemon";
-/** sun_path holds 108 bytes on Linux, 104 on macOS, NUL included. */
-const MAX_SOCKET_PATH_BYTES = process.platform === "darwin" ? 103 : 107;
-
-/**
- * `<stateDir>/daemon.sock`. Node silently truncates a longer unix socket path, which would bind
- * somewhere else entirely, so a too-long one is refused up front.
- */
-export function daemonSocketPath(stateDir: string): string {
-  const path = join(stateDir, SOCKET_FILE);
-  const bytes = Buffer.byteLength(path);
-  if (bytes > MAX_SOCKET_PATH_BYTES) {
-    throw new LocError(
-      `the daemon socket path ${path} is too long (${bytes} bytes, unix sockets allow ${MAX_SOCKET_PATH_BYTES})`,
-      "use a shorter state dir: --state-dir or $LOC_STATE_DIR",
-      "SOCKET_PATH_TOO_LONG",
-    );
-  }
-  return path;
-}
 
 /** Asks the running daemon for its status once. Rejects with the signal's reason if aborted first. */
 export async function requestStatus(stateDir: string, signal?: AbortSignal, options: ClientOptions = {}): Promise<DaemonStatus> {
   let answer: DaemonStatus | undefined;
-  await converse(stateDir, { id: 1, method: "status" }, signal, options, (line) => {
-    answer = parseAnswer(line);
+  await converse(stateDir, { id: 1, method: "status" }, signal, options, (response) => {
+    answer = statusOf(response);
     return false;
   });
   if (answer === undefined) throw signal?.reason ?? new Error("status request ended without an answer");
@@ -47,8 +29,8 @@ export async function requestStatus(stateDir: string, signal?: AbortSignal, opti
  * (resolves) or the daemon goes away (rejects with a LocError).
  */
 export function watchStatus(stateDir: string, onStatus: (status: DaemonStatus) => void, signal: AbortSignal, options: ClientOptions = {}): Promise<void> {
-  return converse(stateDir, { id: 1, method: "watchStatus" }, signal, options, (line) => {
-    onStatus(parseAnswer(line));
+  return converse(stateDir, { id: 1, method: "watchStatus" }, signal, options, (response) => {
+    onStatus(statusOf(response));
     return true;
   });
 }
@@ -59,16 +41,17 @@ export interface Conversation {
 }
 
 /**
- * Sends one request and feeds each answer line to `onLine` until it returns false (resolves), the
- * signal aborts (resolves) or the daemon goes away (rejects with a LocError). `onLine` may throw to
- * end the conversation with that error.
+ * Sends one request and feeds each answer to `onAnswer` until it returns false (resolves), the
+ * signal aborts (resolves) or the daemon goes away (rejects with a LocError). An answer that cannot
+ * be read, or is of another protocol version, ends the conversation with a LocError; so does a throw
+ * from `onAnswer`.
  */
 export function converse(
   stateDir: string,
   request: DaemonRequest,
   signal: AbortSignal | undefined,
   options: ClientOptions,
-  onLine: (line: string, conversation: Conversation) => boolean,
+  onAnswer: (answer: DaemonResponse, conversation: Conversation) => boolean,
 ): Promise<void> {
   const timeoutMs = options.answerTimeoutMs ?? ANSWER_TIMEOUT_MS;
   return new Promise((resolve, reject) => {
@@ -77,7 +60,7 @@ export function converse(
     let answered = false;
     let settled = false;
     const socket = createConnection({ path });
-    const conversation: Conversation = { send: (next) => socket.writable && socket.write(JSON.stringify(next) + "\n") };
+    const conversation: Conversation = { send: (next) => socket.writable && socket.write(JSON.stringify(toWire(next)) + "\n") };
     const finish = (error?: unknown) => {
       if (settled) return;
       settled = true;
@@ -99,7 +82,7 @@ export function converse(
       try {
         answered = true;
         clearTimeout(timer);
-        if (!onLine(line, conversation)) finish();
+        if (!onAnswer(parseAnswer(line), conversation)) finish();
       } catch (error) {
         finish(error);
       }
@@ -108,37 +91,11 @@ export function converse(
   });
 }
 
-/** An answer line's fields; `{}` for anything that is not a JSON object. */
-export function readAnswer(line: string): Record<string, unknown> {
-  let answer: unknown;
-  try {
-    answer = JSON.parse(line);
-  } catch {
-    answer = undefined;
-  }
-  return typeof answer === "object" && answer !== null ? (answer as Record<string, unknown>) : {};
-}
-
-/** Throws the daemon's refusal (`ok: false`) as a LocError; returns the fields otherwise. */
-export function acceptAnswer(fields: Record<string, unknown>): Record<string, unknown> {
-  if (fields.ok === false && typeof fields.error === "object" && fields.error !== null) {
-    const { message, hint, code } = fields.error as Record<string, unknown>;
-    throw new LocError(String(message), String(hint), String(code));
-  }
-  return fields;
-}
-
-function parseAnswer(line: string): DaemonStatus {
-  const fields = acceptAnswer(readAnswer(line));
-  const status = fields.status as Partial<DaemonStatus> | undefined;
-  if (fields.ok !== true || !Array.isArray(status?.tunnels) || !Array.isArray(status.skipped) || !Array.isArray(status.watchProblems)) {
-    throw protocolError();
-  }
-  return { ...status, exposes: status.exposes ?? [] } as DaemonStatus;
-}
-
-export function protocolError(): LocError {
-  return new LocError("the loc daemon sent an answer this loc cannot read", "is the daemon running the same loc version? restart it with: sudo loc daemon", "DAEMON_PROTOCOL");
+/** The status an answer carries; a refusal is thrown as the daemon's LocError. */
+function statusOf(answer: DaemonResponse): DaemonStatus {
+  if (isRefusalAnswer(answer)) throw refusalError(answer);
+  if (!isStatusAnswer(answer)) throw protocolError();
+  return answer.status;
 }
 
 function connectError(error: Error, path: string): LocError | Error {

@@ -1,6 +1,7 @@
 import { LocError } from "../errors.js";
-import type { DaemonResponse } from "./api.js";
-import type { ExposeEnd, ExposeHandle, ExposeParams, ExposeService } from "./expose-api.js";
+import type { ExposeHandle, ExposeService } from "../daemon/core.js";
+import type { ExposeSpec } from "./expose-params.js";
+import type { DaemonResponse, ExposeEnd, UnexposeParams } from "./protocol.js";
 
 export interface Connection {
   send(response: DaemonResponse): void;
@@ -13,8 +14,8 @@ export interface Connection {
  * command's connection: if the command dies (even SIGKILL), the daemon stops the session and undoes
  * it. A detached one ends the conversation once active and lives until `unexpose` or shutdown.
  */
-export function serveExpose(connection: Connection, exposes: ExposeService | undefined, id: number, params: ExposeParams): void {
-  const session = exposes?.create(params) ?? unavailable();
+export function serveExpose(connection: Connection, exposes: ExposeService | undefined, id: number, spec: ExposeSpec): void {
+  const session = exposes?.create(spec) ?? unavailable();
   const off = stream(connection, id, session);
   let ended = false;
   const end = (outcome: ExposeEnd) => {
@@ -24,7 +25,7 @@ export function serveExpose(connection: Connection, exposes: ExposeService | und
     connection.send({ id, ok: true, session: session.id, end: outcome });
   };
   void session.done.then(end);
-  if (params.detach) {
+  if (spec.detach) {
     const offActive = session.onEvent((event) => {
       if (event.type !== "expose.active") return;
       offActive();
@@ -39,12 +40,12 @@ export function serveExpose(connection: Connection, exposes: ExposeService | und
 }
 
 /** `unexpose`: stops the Service's session and streams the undo until it has ended. */
-export function serveUnexpose(connection: Connection, exposes: ExposeService | undefined, id: number, service: string, sessionId?: string): void {
-  const found = exposes?.find(String(service));
+export function serveUnexpose(connection: Connection, exposes: ExposeService | undefined, id: number, params: UnexposeParams): void {
+  const found = exposes?.find(params.service);
   // A Ctrl-C names its own session, so it can never stop another command's expose of the same Service.
-  const session = sessionId === undefined || found?.id === sessionId ? found : undefined;
+  const session = params.session === undefined || found?.id === params.session ? found : undefined;
   if (!session) {
-    throw new LocError(`${String(service)} is not exposed by this daemon`, "loc list shows the running exposes", "NOT_EXPOSED");
+    throw new LocError(`${params.service} is not exposed by this daemon`, "loc list shows the running exposes", "NOT_EXPOSED");
   }
   const off = stream(connection, id, session);
   void session.stop("stopped by loc expose --stop").then((outcome) => {
@@ -57,6 +58,6 @@ function stream(connection: Connection, id: number, session: ExposeHandle): () =
   return session.onEvent((event) => connection.send({ id, ok: true, session: session.id, event, time: Date.now() }));
 }
 
-function unavailable(): never {
+export function unavailable(): never {
   throw new LocError("this loc daemon cannot expose services", "restart it with a kubeconfig that can edit the cluster", "EXPOSE_UNAVAILABLE");
 }
