@@ -15,7 +15,7 @@ import { parseLoopbackRange } from "../../src/daemon/ip-allocator.js";
 import type { TunnelStatus } from "../../src/daemon/tunnel-unit.js";
 import { HostsFileWriter } from "../../src/hosts/writer.js";
 import { KubeWatchPort } from "../../src/kube/kube-watch-port.js";
-import { MemoryEventStore } from "../../src/store/memory-store.js";
+import { MemoryEventStore } from "../../test/support/memory-store.js";
 import { KubePortForwardTransport } from "../../src/transports/kube-port-forward.js";
 import { SpdyPortForwardTransport } from "../../src/transports/spdy-port-forward.js";
 import { NotYet, waitFor } from "../../test/cluster/helpers.js";

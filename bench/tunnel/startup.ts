@@ -8,7 +8,7 @@ import { Daemon } from "../../src/daemon/daemon.js";
 import { parseLoopbackRange } from "../../src/daemon/ip-allocator.js";
 import { HostsFileWriter } from "../../src/hosts/writer.js";
 import { KubeWatchPort } from "../../src/kube/kube-watch-port.js";
-import { MemoryEventStore } from "../../src/store/memory-store.js";
+import { MemoryEventStore } from "../../test/support/memory-store.js";
 import { KubePortForwardTransport } from "../../src/transports/kube-port-forward.js";
 import { createService, waitFor, type Kube } from "../../test/cluster/helpers.js";
 import { step } from "./measure.js";

@@ -7,7 +7,7 @@ import type { CollectionRef, KubeObject, WatchPort } from "../kube/cluster-port.
 import { informer, type InformerEvent } from "../kube/informer.js";
 import { planService, sliceServiceKey, type EndpointSliceObject, type ReadyEndpoint, type ServiceObject, type ServicePlan } from "../kube/service-model.js";
 import type { EventStore } from "../store/event-store.js";
-import type { PortBinder } from "../transports/tunnel-listener.js";
+import type { PortBinder } from "./tunnel-listener.js";
 import type { ForwardTransport } from "../transports/transport.js";
 import type { DaemonStatus } from "../ipc/protocol.js";
 import type { DaemonCore } from "./core.js";

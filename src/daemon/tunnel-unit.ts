@@ -5,7 +5,7 @@ import type { BackoffPolicy } from "../kube/backoff.js";
 import { describePorts, type ReadyEndpoint, type TunnelPort } from "../kube/service-model.js";
 import type { NewEvent } from "../store/events.js";
 import type { ForwardTransport, SessionState } from "../transports/transport.js";
-import { TunnelListener, type PortBinder } from "../transports/tunnel-listener.js";
+import { TunnelListener, type PortBinder } from "./tunnel-listener.js";
 
 /** One address with listeners: a ClusterIP Service, a headless Service's name, or one of its pods. */
 export interface UnitSpec {

@@ -2,7 +2,7 @@
  * What `loc env` reads from the cluster, nothing else and nothing written: the Service and its
  * pods, the owner walk expose uses, the workload's pod template, the referenced ConfigMaps and
  * Secrets, and a node's allocatable resources. Real adapter: src/kube/kube-env-cluster.ts; the
- * in-memory twin: memory-env-cluster.ts; one contract (test/helpers/env-cluster-contract.ts).
+ * in-memory twin: test/support/memory-env-cluster.ts; one contract (test/helpers/env-cluster-contract.ts).
  * Errors carry the HTTP status like the expose port's (403 forbidden matters here).
  */
 import type { OwnerObject, OwnerReference } from "../kube/expose-cluster.js";

@@ -2,7 +2,7 @@
  * The slice of the Kubernetes API an expose session mutates: read a Service and its pods, walk
  * ownerReferences, scale workloads through the scale subresource, annotate them, and create/delete
  * the proxy pod and its Secret. The real adapter talks to an API server (kube-expose-cluster.ts);
- * unit and property tests use the in-memory twin (memory-expose-cluster.ts). Both pass one contract
+ * unit and property tests use the in-memory twin (test/support/memory-expose-cluster.ts). Both pass one contract
  * suite. Every mutation names the object by uid (and resourceVersion where it matters), so a
  * replaced or concurrently edited object is detected instead of overwritten.
  */

@@ -7,7 +7,7 @@ import os from "node:os";
 import type { Duplex } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { ExposeSession } from "../../src/expose/session.js";
-import { MemoryExposeCluster } from "../../src/kube/memory-expose-cluster.js";
+import { MemoryExposeCluster } from "../support/memory-expose-cluster.js";
 import { classifyConnectError, PermanentConnectError, permanentReason } from "../../src/transports/connect-errors.js";
 import { SshReverseTransport } from "../../src/transports/ssh-reverse.js";
 import type { ForwardTransport, PodTarget, ReversePlan, ReversePlanOptions, ReverseTransport } from "../../src/transports/transport.js";

@@ -8,7 +8,7 @@ import { ExposeSession } from "../../src/expose/session.js";
 import { EXPOSE_STRATEGIES, type ExposeStrategy } from "../../src/expose/strategy.js";
 import { KubeRequestError } from "../../src/kube/cluster-port.js";
 import type { ExposeCluster, WorkloadRef } from "../../src/kube/expose-cluster.js";
-import { MemoryExposeCluster } from "../../src/kube/memory-expose-cluster.js";
+import { MemoryExposeCluster } from "../support/memory-expose-cluster.js";
 import type { NewEvent } from "../../src/store/events.js";
 import { FakeReverseTransport } from "../helpers/fake-reverse.js";
 

@@ -11,12 +11,12 @@ import { locAnnotations } from "../../src/expose/undo.js";
 import { ExposeSession, type SessionOutcome } from "../../src/expose/session.js";
 import { EXPOSE_STRATEGIES, type ExposeStrategy } from "../../src/expose/strategy.js";
 import type { ExposeCluster, WorkloadKind, WorkloadRef } from "../../src/kube/expose-cluster.js";
-import { MemoryExposeCluster } from "../../src/kube/memory-expose-cluster.js";
+import { MemoryExposeCluster } from "../support/memory-expose-cluster.js";
 import { inputFromCluster, inputFromStore } from "../../src/recover/inputs.js";
 import { recover, type RecoveryReport } from "../../src/recover/recover.js";
 import { ANY_VERSION } from "../../src/store/event-store.js";
 import type { NewEvent } from "../../src/store/events.js";
-import { MemoryEventStore } from "../../src/store/memory-store.js";
+import { MemoryEventStore } from "../support/memory-store.js";
 import { FakeReverseTransport } from "../helpers/fake-reverse.js";
 import { Mortal } from "../helpers/mortal.js";
 

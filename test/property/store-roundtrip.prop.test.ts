@@ -3,7 +3,7 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { EventFilter, EventStore } from "../../src/store/event-store.js";
-import { MemoryEventStore } from "../../src/store/memory-store.js";
+import { MemoryEventStore } from "../support/memory-store.js";
 import { SqliteEventStore } from "../../src/store/sqlite-store.js";
 import { LiveProjection } from "../../src/store/live-projection.js";
 import { fold } from "../../src/store/projection.js";

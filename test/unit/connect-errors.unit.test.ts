@@ -6,7 +6,7 @@ import http from "node:http";
 import net, { type AddressInfo } from "node:net";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { ExposeSession, type ExposeOptions } from "../../src/expose/session.js";
-import { MemoryExposeCluster } from "../../src/kube/memory-expose-cluster.js";
+import { MemoryExposeCluster } from "../support/memory-expose-cluster.js";
 import { classifyConnectError, PermanentConnectError, permanentReason } from "../../src/transports/connect-errors.js";
 import { KubePortForwardTransport } from "../../src/transports/kube-port-forward.js";
 import { SshReverseTransport } from "../../src/transports/ssh-reverse.js";

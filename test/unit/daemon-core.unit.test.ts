@@ -4,9 +4,9 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import type { HostEntry } from "../../src/hosts/host-entry.js";
 import { Daemon } from "../../src/daemon/daemon.js";
 import { parseLoopbackRange } from "../../src/daemon/ip-allocator.js";
-import { MemoryCluster } from "../../src/kube/memory-cluster.js";
+import { MemoryCluster } from "../support/memory-cluster.js";
 import type { ServiceObject } from "../../src/kube/service-model.js";
-import { MemoryEventStore } from "../../src/store/memory-store.js";
+import { MemoryEventStore } from "../support/memory-store.js";
 import type { ForwardTransport, PodRef, PodTarget, SessionEvent, SessionState } from "../../src/transports/transport.js";
 import { ask } from "../helpers/ask.js";
 

@@ -3,8 +3,8 @@ import { Daemon } from "../../src/daemon/daemon.js";
 import { parseLoopbackRange } from "../../src/daemon/ip-allocator.js";
 import { formatDaemonLine, formatWatchProblems } from "../../src/cli/format-list.js";
 import { KubeRequestError } from "../../src/kube/cluster-port.js";
-import { MemoryCluster } from "../../src/kube/memory-cluster.js";
-import { MemoryEventStore } from "../../src/store/memory-store.js";
+import { MemoryCluster } from "../support/memory-cluster.js";
+import { MemoryEventStore } from "../support/memory-store.js";
 import type { ForwardTransport } from "../../src/transports/transport.js";
 
 const SERVICES = "/api/v1/services";

@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { afterEach } from "vitest";
-import { MemoryEventStore } from "../../src/store/memory-store.js";
+import { MemoryEventStore } from "../support/memory-store.js";
 import { SqliteEventStore } from "../../src/store/sqlite-store.js";
 import { eventStoreContract } from "../helpers/store-contract.js";
 import { tempDir } from "../helpers/temp.js";

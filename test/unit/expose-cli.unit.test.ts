@@ -8,7 +8,7 @@ import type { DaemonStatus } from "../../src/ipc/protocol.js";
 import { ExposeManager } from "../../src/daemon/expose-manager.js";
 import { serveDaemon } from "../../src/ipc/server.js";
 import type { WorkloadRef } from "../../src/kube/expose-cluster.js";
-import { MemoryExposeCluster } from "../../src/kube/memory-expose-cluster.js";
+import { MemoryExposeCluster } from "../support/memory-expose-cluster.js";
 import { TransportRegistry } from "../../src/transports/registry.js";
 import type { NewEvent } from "../../src/store/events.js";
 import { FakeReverseTransport } from "../helpers/fake-reverse.js";

@@ -4,7 +4,7 @@ import { LocError } from "../../src/errors.js";
 import { parseMapFlag } from "../../src/expose/ports.js";
 import { resolveExpose } from "../../src/expose/resolve.js";
 import type { ExposeStrategy } from "../../src/expose/strategy.js";
-import { MemoryExposeCluster } from "../../src/kube/memory-expose-cluster.js";
+import { MemoryExposeCluster } from "../support/memory-expose-cluster.js";
 
 const READ_ONLY = new Set(["namespaceExists", "getService", "listPods", "findPods", "readPod", "readReplicaSet", "readWorkload", "readSecret"]);
 

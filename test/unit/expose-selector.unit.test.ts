@@ -11,7 +11,7 @@ import { parseStrategy } from "../../src/expose/strategy.js";
 import { locAnnotations } from "../../src/expose/undo.js";
 import { KubeRequestError } from "../../src/kube/cluster-port.js";
 import type { WorkloadRef } from "../../src/kube/expose-cluster.js";
-import { MemoryExposeCluster } from "../../src/kube/memory-expose-cluster.js";
+import { MemoryExposeCluster } from "../support/memory-expose-cluster.js";
 import type { ServiceObject } from "../../src/kube/service-model.js";
 import type { NewEvent } from "../../src/store/events.js";
 import { FakeReverseTransport } from "../helpers/fake-reverse.js";

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { ExposeSession, type ExposeOptions } from "../../src/expose/session.js";
 import { KubeRequestError } from "../../src/kube/cluster-port.js";
 import type { WorkloadRef } from "../../src/kube/expose-cluster.js";
-import { MemoryExposeCluster } from "../../src/kube/memory-expose-cluster.js";
+import { MemoryExposeCluster } from "../support/memory-expose-cluster.js";
 import type { NewEvent } from "../../src/store/events.js";
 import { FakeReverseTransport } from "../helpers/fake-reverse.js";
 

@@ -2,7 +2,7 @@ import { firstValueFrom, filter as rxFilter } from "rxjs";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { KubeRequestError, type KubeObject } from "../../src/kube/cluster-port.js";
 import { informer, type InformerEvent } from "../../src/kube/informer.js";
-import { MemoryCluster } from "../../src/kube/memory-cluster.js";
+import { MemoryCluster } from "../support/memory-cluster.js";
 
 const PATH = "/api/v1/services";
 const svc = (ns: string, name: string, port = 80): KubeObject & { spec: { port: number } } => ({

@@ -5,7 +5,7 @@ import { describe, expect, it, onTestFinished } from "vitest";
 import { KubeRequestError } from "../../src/kube/cluster-port.js";
 import type { PodManifest, WorkloadRef } from "../../src/kube/expose-cluster.js";
 import { KubeExposeCluster } from "../../src/kube/kube-expose-cluster.js";
-import { MemoryExposeCluster } from "../../src/kube/memory-expose-cluster.js";
+import { MemoryExposeCluster } from "../support/memory-expose-cluster.js";
 import { exposeClusterContract } from "../helpers/expose-cluster-contract.js";
 
 const manifest = (name: string, labels: Record<string, string> = {}): PodManifest => ({

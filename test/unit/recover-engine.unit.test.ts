@@ -3,13 +3,13 @@ import { ExposeSession } from "../../src/expose/session.js";
 import type { ExposeStrategy } from "../../src/expose/strategy.js";
 import { KubeRequestError } from "../../src/kube/cluster-port.js";
 import type { ExposeCluster, WorkloadRef } from "../../src/kube/expose-cluster.js";
-import { MemoryExposeCluster } from "../../src/kube/memory-expose-cluster.js";
+import { MemoryExposeCluster } from "../support/memory-expose-cluster.js";
 import type { ServiceObject } from "../../src/kube/service-model.js";
 import { inputFromCluster, inputFromStore } from "../../src/recover/inputs.js";
 import { recover, type RecoveryDeps } from "../../src/recover/recover.js";
 import { unfinishedSessions } from "../../src/recover/sessions.js";
 import { ANY_VERSION } from "../../src/store/event-store.js";
-import { MemoryEventStore } from "../../src/store/memory-store.js";
+import { MemoryEventStore } from "../support/memory-store.js";
 import { FakeReverseTransport } from "../helpers/fake-reverse.js";
 import { Mortal } from "../helpers/mortal.js";
 

@@ -5,7 +5,7 @@ import { UNDO_ATTEMPTS } from "../../src/actors/expose-machine.js";
 import { ExposeSession } from "../../src/expose/session.js";
 import type { ExposeCluster } from "../../src/kube/expose-cluster.js";
 import { KubeExposeCluster } from "../../src/kube/kube-expose-cluster.js";
-import { MemoryExposeCluster } from "../../src/kube/memory-expose-cluster.js";
+import { MemoryExposeCluster } from "../support/memory-expose-cluster.js";
 import { recoverBeforeServing } from "../../src/recover/at-start.js";
 import type { NewEvent } from "../../src/store/events.js";
 import { openStateStore } from "../../src/store/open-store.js";

@@ -9,8 +9,8 @@ import { TunnelUnit } from "../../src/daemon/tunnel-unit.js";
 import { ExposeSession } from "../../src/expose/session.js";
 import { KubeRequestError } from "../../src/kube/cluster-port.js";
 import { informer } from "../../src/kube/informer.js";
-import { MemoryCluster } from "../../src/kube/memory-cluster.js";
-import { MemoryExposeCluster } from "../../src/kube/memory-expose-cluster.js";
+import { MemoryCluster } from "../support/memory-cluster.js";
+import { MemoryExposeCluster } from "../support/memory-expose-cluster.js";
 import type { ForwardTransport } from "../../src/transports/transport.js";
 import { FakeReverseTransport } from "../helpers/fake-reverse.js";
 

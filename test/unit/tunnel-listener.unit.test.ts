@@ -1,7 +1,7 @@
 import net from "node:net";
 import { Duplex, PassThrough } from "node:stream";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { TunnelListener } from "../../src/transports/tunnel-listener.js";
+import { TunnelListener } from "../../src/daemon/tunnel-listener.js";
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from "node:crypto";
-import { KubeRequestError } from "./cluster-port.js";
-import type { OwnerReference, PodInfo, PodManifest, WorkloadKind, WorkloadRef, WorkloadState } from "./expose-cluster.js";
-import type { ServiceObject } from "./service-model.js";
+import { KubeRequestError } from "../../src/kube/cluster-port.js";
+import type { OwnerReference, PodInfo, PodManifest, WorkloadKind, WorkloadRef, WorkloadState } from "../../src/kube/expose-cluster.js";
+import type { ServiceObject } from "../../src/kube/service-model.js";
 
 /**
  * The object store behind MemoryExposeCluster, with the controllers' behaviour folded in

@@ -1,4 +1,4 @@
-import { KubeRequestError, objectKey, type CollectionRef, type KubeObject, type ListResult, type RawWatchEvent, type WatchPort } from "./cluster-port.js";
+import { KubeRequestError, objectKey, type CollectionRef, type KubeObject, type ListResult, type RawWatchEvent, type WatchPort } from "../../src/kube/cluster-port.js";
 
 interface Watcher {
   path: string;

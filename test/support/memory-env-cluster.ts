@@ -1,7 +1,7 @@
-import { KubeRequestError } from "../kube/cluster-port.js";
-import type { OwnerObject } from "../kube/expose-cluster.js";
-import type { ServiceObject } from "../kube/service-model.js";
-import type { EnvCluster, EnvPod, EnvWorkload, EnvWorkloadKind } from "./env-cluster.js";
+import { KubeRequestError } from "../../src/kube/cluster-port.js";
+import type { OwnerObject } from "../../src/kube/expose-cluster.js";
+import type { ServiceObject } from "../../src/kube/service-model.js";
+import type { EnvCluster, EnvPod, EnvWorkload, EnvWorkloadKind } from "../../src/env/env-cluster.js";
 
 /** EnvCluster in memory, for tests: objects put in by hand; `forbidSecrets` answers 403 as RBAC would. */
 export class MemoryEnvCluster implements EnvCluster {

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { KubeRequestError } from "./cluster-port.js";
+import { KubeRequestError } from "../../src/kube/cluster-port.js";
 import type {
   DeleteResult,
   ExposeCluster,
@@ -12,9 +12,9 @@ import type {
   WorkloadKind,
   WorkloadRef,
   WorkloadState,
-} from "./expose-cluster.js";
+} from "../../src/kube/expose-cluster.js";
 import { MemoryObjects, key, notFound, parseSelector, resourceName, validateName, workloadKey, type PodStatus, type StoredPod, type StoredWorkload } from "./memory-workloads.js";
-import type { ServiceObject } from "./service-model.js";
+import type { ServiceObject } from "../../src/kube/service-model.js";
 
 type Operation = keyof ExposeCluster;
 

@@ -1,5 +1,5 @@
 import { Subject, type Observable } from "rxjs";
-import { decodeRow, serviceOf, type EventRow, type NewEvent, type StoredEvent } from "./events.js";
+import { decodeRow, serviceOf, type EventRow, type NewEvent, type StoredEvent } from "../../src/store/events.js";
 import {
   ANY_VERSION,
   ConcurrencyError,
@@ -7,7 +7,7 @@ import {
   type AppendResult,
   type EventFilter,
   type EventStore,
-} from "./event-store.js";
+} from "../../src/store/event-store.js";
 
 interface MemoryRow extends EventRow {
   service: string | undefined;
