@@ -1,7 +1,8 @@
 import { lstat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { errorCode, LocError } from "../errors.js";
-import { ignoreMissing, parsePid, processIsAlive, readPidFile, releasePidFile, removeStalePidFile, tryCreatePidFile } from "../locks/pid-file.js";
+import { acquirePidLock } from "../locks/acquire.js";
+import { ignoreMissing, parsePid, processIsAlive, readPidFile, releasePidFile } from "../locks/pid-file.js";
 import { ensureStateDir } from "../store/state-dir.js";
 import { SOCKET_FILE } from "../ipc/socket-path.js";
 
@@ -24,19 +25,13 @@ export async function acquireDaemonLock(stateDir: string): Promise<DaemonLock> {
   const lockPath = join(stateDir, LOCK_FILE);
   try {
     ensureStateDir(stateDir);
-    const deadline = Date.now() + TAKEOVER_TIMEOUT_MS;
-    while (!(await tryCreatePidFile(lockPath))) {
-      const content = await readPidFile(lockPath);
-      if (content === undefined) continue; // released meanwhile: race for it again
-      const pid = parsePid(content);
-      if (pid !== undefined && processIsAlive(pid)) {
+    await acquirePidLock(lockPath, {
+      timeoutMs: TAKEOVER_TIMEOUT_MS,
+      onLiveHolder: (pid) => {
         throw new LocError(`a loc daemon is already running (pid ${pid})`, `stop it with kill ${pid}, or use it: loc list`, "DAEMON_RUNNING");
-      }
-      if (Date.now() > deadline) {
-        throw new LocError(`could not take over the stale lock ${lockPath}`, "another loc daemon is starting; try again, or delete the file if none is", "DAEMON_LOCK_STUCK");
-      }
-      await removeStalePidFile(lockPath, content);
-    }
+      },
+      timedOut: () => new LocError(`could not take over the stale lock ${lockPath}`, "another loc daemon is starting; try again, or delete the file if none is", "DAEMON_LOCK_STUCK"),
+    });
     // We hold the lock, so a socket still there belongs to a dead daemon.
     await removeStaleSocket(join(stateDir, SOCKET_FILE));
   } catch (error) {

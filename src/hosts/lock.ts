@@ -1,10 +1,9 @@
 import { createHash } from "node:crypto";
-import { stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { errorCode, LocError } from "../errors.js";
-import { parsePid, processIsAlive, readPidFile, releasePidFile, removeStalePidFile, tryCreatePidFile } from "../locks/pid-file.js";
+import { acquirePidLock } from "../locks/acquire.js";
+import { releasePidFile } from "../locks/pid-file.js";
 
 export interface LockOptions {
   /** How long to wait for another loc process's lock before giving up. */
@@ -41,38 +40,24 @@ const DIR_NOT_WRITABLE = new Set(["EACCES", "EPERM", "EROFS", "ENOENT", "ENOTDIR
 async function acquire(target: string, options: LockOptions): Promise<string> {
   const { timeoutMs = 5000, retryMs = 20 } = options;
   const [besideTarget, inTmp] = lockPathsFor(target);
-  let lockPath = besideTarget;
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if (await tryCreatePidFile(lockPath, 0o644)) return lockPath;
-    } catch (error) {
-      if (DIR_NOT_WRITABLE.has(errorCode(error)) && lockPath === besideTarget) {
-        lockPath = inTmp;
-        continue;
-      }
-      throw error;
-    }
-    const content = await readPidFile(lockPath);
-    if (content === undefined) continue; // released meanwhile: race for it again
-    const holder = parsePid(content);
-    if (await isStale(lockPath, holder)) {
-      await removeStalePidFile(lockPath, content);
-      continue;
-    }
-    if (Date.now() >= deadline) {
-      throw new LocError(
+  const policy = (lockPath: string) => ({
+    timeoutMs,
+    retryMs,
+    mode: 0o644,
+    unreadableStaleMs: UNREADABLE_STALE_MS,
+    timedOut: (holder: number | undefined) =>
+      new LocError(
         `the hosts file ${target} is locked by loc process ${holder ?? "(unknown)"}`,
         `wait for it to finish, or delete ${lockPath} if no loc process is running`,
         "HOSTS_FILE_LOCKED",
-      );
-    }
-    await sleep(retryMs);
+      ),
+  });
+  try {
+    await acquirePidLock(besideTarget, policy(besideTarget));
+    return besideTarget;
+  } catch (error) {
+    if (!DIR_NOT_WRITABLE.has(errorCode(error))) throw error;
   }
-}
-
-async function isStale(lockPath: string, holder: number | undefined): Promise<boolean> {
-  if (holder !== undefined) return !processIsAlive(holder);
-  const info = await stat(lockPath).catch(() => undefined);
-  return info === undefined || Date.now() - info.mtimeMs > UNREADABLE_STALE_MS;
+  await acquirePidLock(inTmp, policy(inTmp));
+  return inTmp;
 }
