@@ -1,11 +1,11 @@
 import { errorMessage, type LocError } from "../errors.js";
 import { combineLatest, filter, map, merge, scan, type Observable, type Subscription } from "rxjs";
 import type { HostEntry } from "../hosts/host-entry.js";
-import { namesForService, podNames, shortNameOwners } from "../hosts/names.js";
 import type { BackoffPolicy } from "../kube/backoff.js";
 import type { CollectionRef, KubeObject, WatchPort } from "../kube/cluster-port.js";
 import { informer, type InformerEvent } from "../kube/informer.js";
-import { planService, sliceServiceKey, type EndpointSliceObject, type ReadyEndpoint, type ServiceObject, type ServicePlan } from "../kube/service-model.js";
+import type { EndpointSliceObject, ServiceObject } from "../kube/service-model.js";
+import { Listeners } from "../listeners.js";
 import type { EventStore } from "../store/event-store.js";
 import type { PortBinder } from "./tunnel-listener.js";
 import type { ForwardTransport } from "../transports/transport.js";
@@ -17,7 +17,8 @@ import { sessionLog } from "./session-log.js";
 import { ClusterHealth, SILENCE_WARNING_MS, type ClusterIdentity } from "./cluster-health.js";
 import { IpAllocator, type LoopbackRange } from "./ip-allocator.js";
 import { loopbackAliasesFor, type LoopbackAliases } from "./loopback-aliases.js";
-import { collections, describeScope, inScope, type WatchScope } from "./scope.js";
+import { desiredUnits } from "./desired-units.js";
+import { collections, describeScope, type WatchScope } from "./scope.js";
 import { TunnelUnit, type UnitSpec } from "./tunnel-unit.js";
 
 export interface HostsSink {
@@ -50,11 +51,6 @@ export interface DaemonConfig {
   now?: () => number;
 }
 
-interface Desired {
-  spec: UnitSpec;
-  endpoints: ReadyEndpoint[];
-}
-
 type Objects<T> = ReadonlyMap<string, T>;
 
 /**
@@ -66,7 +62,7 @@ export class Daemon implements DaemonCore {
   private readonly units = new Map<string, TunnelUnit>();
   private readonly skipped = new Map<string, { namespace: string; name: string; reason: string }>();
   private readonly problems = new Map<string, { resource: string; message: string; since: number }>();
-  private readonly changeListeners = new Set<() => void>();
+  private readonly changes = new Listeners();
   /** Services whose address cannot be listened on (taken by another process), with why; retried each pass. */
   private readonly listenFailures = new Map<string, { namespace: string; name: string; reason: string }>();
   private readonly allocator: IpAllocator;
@@ -162,8 +158,7 @@ export class Daemon implements DaemonCore {
   }
 
   onChange(listener: () => void): () => void {
-    this.changeListeners.add(listener);
-    return () => this.changeListeners.delete(listener);
+    return this.changes.add(listener);
   }
 
   /** Merged snapshots of one kind over its collections; failures are recorded, never swallowed. */
@@ -227,7 +222,9 @@ export class Daemon implements DaemonCore {
   }
 
   private async reconcile(services: Objects<ServiceObject>, slices: Objects<EndpointSliceObject>): Promise<void> {
-    const desired = this.desiredUnits(services, slices);
+    const { scope, clusterDomain, reservedNames = [] } = this.config;
+    const ipFor = (key: string, active: ReadonlySet<string>) => this.ipFor(key, active);
+    const desired = desiredUnits(services, slices, { scope, clusterDomain, reservedNames, skipped: this.skipped, record: this.record, ipFor });
     for (const key of this.listenFailures.keys()) if (!desired.has(key)) this.listenFailures.delete(key);
     const stale = [...this.units].filter(([key, unit]) => !desired.has(key) || !samePorts(unit.spec, desired.get(key)?.spec));
     await Promise.all(
@@ -266,60 +263,14 @@ export class Daemon implements DaemonCore {
     this.config.hosts.update([...this.units.values()].map((unit) => ({ ip: unit.spec.ip, names: unit.spec.names })));
   }
 
-  private desiredUnits(services: Objects<ServiceObject>, slices: Objects<EndpointSliceObject>): Map<string, Desired> {
-    const slicesByService = new Map<string, EndpointSliceObject[]>();
-    for (const slice of slices.values()) {
-      const key = sliceServiceKey(slice);
-      if (key) slicesByService.set(key, [...(slicesByService.get(key) ?? []), slice]);
-    }
-    const plans = [...services.values()]
-      .filter((service) => inScope(this.config.scope, service.metadata?.namespace ?? ""))
-      .map((service) => planService(service, slicesByService.get(`${service.metadata?.namespace}/${service.metadata?.name}`) ?? []));
-    const tunneled = plans.filter((plan): plan is Exclude<ServicePlan, { kind: "skipped" }> => plan.kind !== "skipped");
-    const owners = shortNameOwners(tunneled, this.config.scope.namespaces, this.config.reservedNames ?? []);
-    const { clusterDomain } = this.config;
-    const desired = new Map<string, Desired>();
-    const activeKeys = new Set<string>();
-    const skippedNow = new Set<string>();
-    for (const plan of plans) {
-      const key = `${plan.namespace}/${plan.name}`;
-      if (plan.kind === "skipped") {
-        if (!this.skipped.has(key)) this.record(`tunnel:${key}`, { type: "tunnel.skipped", data: { service: key, reason: plan.reason } });
-        this.skipped.set(key, { namespace: plan.namespace, name: plan.name, reason: plan.reason });
-        skippedNow.add(key);
-        continue;
-      }
-      activeKeys.add(key);
-      if (plan.kind === "headless") plan.endpoints.forEach((e) => activeKeys.add(`${key}/${e.hostname}`));
-    }
-    for (const key of this.skipped.keys()) if (!skippedNow.has(key)) this.skipped.delete(key);
-    for (const plan of tunneled) {
-      const key = `${plan.namespace}/${plan.name}`;
-      const shortNameAllowed = owners.get(plan.name)?.namespace === plan.namespace;
-      const names = namesForService({ name: plan.name, namespace: plan.namespace, clusterDomain, shortNameAllowed });
-      desired.set(key, { spec: { key, namespace: plan.namespace, service: key, ip: this.ipFor(key, activeKeys), ports: plan.ports, names }, endpoints: plan.endpoints });
-      if (plan.kind !== "headless") continue;
-      for (const endpoint of plan.endpoints) {
-        const podKey = `${key}/${endpoint.hostname}`;
-        const podHostNames = podNames({ hostname: endpoint.hostname, service: plan.name, namespace: plan.namespace, clusterDomain });
-        desired.set(podKey, {
-          spec: { key: podKey, namespace: plan.namespace, service: key, ip: this.ipFor(podKey, activeKeys), ports: plan.ports, names: podHostNames },
-          endpoints: [endpoint],
-        });
-      }
-    }
-    return desired;
-  }
-
   private ipFor(key: string, active: ReadonlySet<string>): string {
     const { ip, fresh } = this.allocator.assign(key, active);
     if (fresh) this.record(`tunnel:${key}`, { type: "address.assigned", data: { service: key, ip } });
     return ip;
   }
 
-
   private notify(): void {
-    for (const listener of this.changeListeners) listener();
+    this.changes.emit();
   }
 }
 

@@ -3,6 +3,7 @@ import { ExposeSession, type ExposeStatus, type SessionDeps } from "../expose/se
 import type { ExposeSpec } from "../ipc/expose-params.js";
 import type { BackoffPolicy } from "../kube/backoff.js";
 import type { ExposeCluster } from "../kube/expose-cluster.js";
+import { Listeners } from "../listeners.js";
 import type { ReverseTransport } from "../transports/transport.js";
 import type { ExposeService } from "./core.js";
 import type { Recorder } from "./record.js";
@@ -22,7 +23,7 @@ export interface ExposeManagerDeps {
 /** The daemon's expose sessions: at most one per Service, each gone from here once it has ended. */
 export class ExposeManager implements ExposeService {
   private readonly sessions = new Map<string, ExposeSession>();
-  private readonly changeListeners = new Set<() => void>();
+  private readonly changes = new Listeners();
 
   constructor(private readonly deps: ExposeManagerDeps) {}
 
@@ -72,12 +73,11 @@ export class ExposeManager implements ExposeService {
 
   /** Called on every step of every session (the daemon's status watchers listen). */
   onChange(listener: () => void): () => void {
-    this.changeListeners.add(listener);
-    return () => this.changeListeners.delete(listener);
+    return this.changes.add(listener);
   }
 
   private notify(): void {
-    for (const listener of this.changeListeners) listener();
+    this.changes.emit();
   }
 
   find(service: string): ExposeSession | undefined {

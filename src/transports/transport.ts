@@ -74,7 +74,7 @@ export interface ProxySide {
   fingerprint: string;
 }
 
-export interface ReversePlanOptions {
+export interface ReverseConnectorOptions {
   /** The user the proxy's server runs as and the client logs in as. */
   user: string;
   port: number;
@@ -84,14 +84,17 @@ export interface ReversePlanOptions {
  * One expose session's transport: `prepare` makes fresh per-session credentials (they live only in
  * this object and in the cluster Secret); `connect` reaches the proxy pod and opens the forwards.
  */
-export interface ReversePlan {
+export interface ReverseConnector {
   readonly proxy: ProxySide;
   connect(target: { namespace: string; pod: string }, forwards: ReverseForward[], signal?: AbortSignal): Promise<ReverseSession>;
 }
+
+/** The old name, kept while src/expose/ still imports it (issue 16 part B renames there). */
+export type ReversePlan = ReverseConnector;
 
 /** Carries cluster traffic for a Service back to the laptop (`loc expose --transport NAME`). */
 export interface ReverseTransport {
   readonly kind: "reverse";
   readonly name: string;
-  prepare(options: ReversePlanOptions): ReversePlan;
+  prepare(options: ReverseConnectorOptions): ReverseConnector;
 }

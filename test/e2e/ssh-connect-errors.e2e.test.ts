@@ -10,7 +10,7 @@ import { ExposeSession } from "../../src/expose/session.js";
 import { MemoryExposeCluster } from "../support/memory-expose-cluster.js";
 import { classifyConnectError, PermanentConnectError, permanentReason } from "../../src/transports/connect-errors.js";
 import { SshReverseTransport } from "../../src/transports/ssh-reverse.js";
-import type { ForwardTransport, PodTarget, ReversePlan, ReversePlanOptions, ReverseTransport } from "../../src/transports/transport.js";
+import type { ForwardTransport, PodTarget, ReverseConnector, ReverseConnectorOptions, ReverseTransport } from "../../src/transports/transport.js";
 import { freeLoopbackPort, startSshd, type Sshd } from "../cluster/helpers.js";
 
 const user = os.userInfo().username;
@@ -40,9 +40,9 @@ class LoopbackForward implements ForwardTransport {
 class CapturingTransport implements ReverseTransport {
   readonly kind = "reverse";
   readonly name = "ssh";
-  plan: ReversePlan | undefined;
+  plan: ReverseConnector | undefined;
   constructor(private readonly real: ReverseTransport) {}
-  prepare(options: ReversePlanOptions): ReversePlan {
+  prepare(options: ReverseConnectorOptions): ReverseConnector {
     this.plan = this.real.prepare(options);
     return this.plan;
   }
@@ -56,7 +56,7 @@ afterEach(async () => {
 const ssh = (forward: LoopbackForward) => new SshReverseTransport(forward, { readyTimeoutMs: 10_000, keepaliveIntervalMs: 5_000 });
 
 /** sshd with `hostKeyOf`'s host key (a fresh one when omitted) authorizing `keysOf`'s client key. */
-async function sshd(keysOf: ReversePlan, hostKeyOf?: ReversePlan, configLines: string[] = []): Promise<Sshd> {
+async function sshd(keysOf: ReverseConnector, hostKeyOf?: ReverseConnector, configLines: string[] = []): Promise<Sshd> {
   const server = await startSshd({
     ...(hostKeyOf ? { hostKeyPrivate: hostKeyOf.proxy.secretFiles.ssh_host_ed25519_key ?? "" } : {}),
     authorizedKeys: keysOf.proxy.secretFiles.authorized_keys ?? "",
@@ -66,7 +66,7 @@ async function sshd(keysOf: ReversePlan, hostKeyOf?: ReversePlan, configLines: s
   return server;
 }
 
-async function connectError(plan: ReversePlan): Promise<Error> {
+async function connectError(plan: ReverseConnector): Promise<Error> {
   const started = Date.now();
   const outcome = await plan.connect(target, [], AbortSignal.timeout(CONNECT_TIMEOUT_MS)).then(
     (session) => (cleanups.push(() => session.close()), new Error("connected")),
@@ -127,7 +127,7 @@ describe("SSH connect errors against real sshd", () => {
 });
 
 describe("expose on the cluster twin over real sshd", () => {
-  async function exposeAgainst(start: (plan: ReversePlan) => Promise<Sshd>) {
+  async function exposeAgainst(start: (plan: ReverseConnector) => Promise<Sshd>) {
     const cluster = new MemoryExposeCluster();
     cluster.addNamespace("shop");
     cluster.addService({ metadata: { namespace: "shop", name: "web" }, spec: { selector: { app: "web" }, ports: [{ name: "http", port: 80, targetPort: 8080 }] } });

@@ -14,7 +14,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { freeLoopbackPort, sshdBinary, startSshd, waitFor, type Sshd } from "../cluster/helpers.js";
 import { publicKeyBlob, sha256Fingerprint } from "../../src/transports/ssh-keys.js";
 import { SshReverseTransport } from "../../src/transports/ssh-reverse.js";
-import type { ForwardTransport, PodTarget, ReversePlan, ReverseSession } from "../../src/transports/transport.js";
+import type { ForwardTransport, PodTarget, ReverseConnector, ReverseSession } from "../../src/transports/transport.js";
 
 const run = promisify(execFile);
 const user = os.userInfo().username;
@@ -46,14 +46,14 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-function sshdFor(plan: ReversePlan, hostKeyOf: ReversePlan = plan, keysOf: ReversePlan = plan): Promise<Sshd> {
+function sshdFor(plan: ReverseConnector, hostKeyOf: ReverseConnector = plan, keysOf: ReverseConnector = plan): Promise<Sshd> {
   return startSshd({
     hostKeyPrivate: hostKeyOf.proxy.secretFiles.ssh_host_ed25519_key ?? "",
     authorizedKeys: keysOf.proxy.secretFiles.authorized_keys ?? "",
   }).then((sshd) => (cleanups.push(() => sshd.stop()), sshd));
 }
 
-async function connectTo(plan: ReversePlan, forwards: Parameters<ReversePlan["connect"]>[1]): Promise<ReverseSession> {
+async function connectTo(plan: ReverseConnector, forwards: Parameters<ReverseConnector["connect"]>[1]): Promise<ReverseSession> {
   const session = await plan.connect(target, forwards, AbortSignal.timeout(30_000));
   cleanups.push(() => session.close());
   return session;

@@ -1,6 +1,6 @@
 // A ReverseTransport for unit tests of the expose saga: records connects, can refuse them, and each
 // session can be "lost" on demand. The real SSH transport is tested against a real sshd (e2e).
-import type { ReverseForward, ReversePlan, ReverseSession, ReverseStats, ReverseTransport } from "../../src/transports/transport.js";
+import type { ReverseForward, ReverseConnector, ReverseSession, ReverseStats, ReverseTransport } from "../../src/transports/transport.js";
 
 export class FakeSession implements ReverseSession {
   readonly stats: ReverseStats = { connections: 0, openConnections: 0, bytesIn: 0, bytesOut: 0 };
@@ -32,7 +32,7 @@ export class FakeReverseTransport implements ReverseTransport {
   failConnects = 0;
   connectAttempts = 0;
 
-  prepare(): ReversePlan {
+  prepare(): ReverseConnector {
     return {
       proxy: { port: 2222, secretFiles: { sshd_config: "Port 2222\n" }, mountPath: "/etc/loc-ssh", command: ["/usr/sbin/sshd", "-D"], fingerprint: "SHA256:fake" },
       connect: async (target, forwards) => {

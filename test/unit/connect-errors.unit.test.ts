@@ -10,7 +10,7 @@ import { MemoryExposeCluster } from "../support/memory-expose-cluster.js";
 import { classifyConnectError, PermanentConnectError, permanentReason } from "../../src/transports/connect-errors.js";
 import { KubePortForwardTransport } from "../../src/transports/kube-port-forward.js";
 import { SshReverseTransport } from "../../src/transports/ssh-reverse.js";
-import type { ReversePlan } from "../../src/transports/transport.js";
+import type { ReverseConnector } from "../../src/transports/transport.js";
 import { FakeReverseTransport } from "../helpers/fake-reverse.js";
 
 /** ssh2's errors carry a `level`; these mimic them as ssh2 raises them. */
@@ -120,7 +120,7 @@ describe("the SSH transport's own failures, against a peer that is not sshd", ()
 class FailingTransport extends FakeReverseTransport {
   readonly failures: unknown[] = [];
 
-  override prepare(): ReversePlan {
+  override prepare(): ReverseConnector {
     const plan = super.prepare();
     return {
       proxy: plan.proxy,

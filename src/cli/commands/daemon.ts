@@ -48,8 +48,8 @@ export interface DaemonFlags {
 
 export { DEFAULT_IP_RANGE };
 
-/** Plan: every flag checked before anything is touched. */
-export function planScope(flags: DaemonFlags): WatchScope {
+/** The scope flags, every one checked before anything is touched. */
+export function parseScopeFlags(flags: DaemonFlags): WatchScope {
   const namespaces = (flags.namespace ?? []).map(String);
   const explicitExcludes = flags.excludeNamespace?.map(String);
   for (const ns of [...namespaces, ...(explicitExcludes ?? [])]) checkNamespaceName(ns);
@@ -67,7 +67,7 @@ export async function daemonCommand(given: DaemonFlags, io: CliIO, argv?: readon
   const flags = { ...given, kubeconfig: absolutePath(given.kubeconfig), stateDir: absolutePath(given.stateDir), hostsFile: absolutePath(given.hostsFile) };
   const env = { ...io.env, KUBECONFIG: io.env.KUBECONFIG?.split(delimiter).map((file) => (file ? resolve(file) : file)).join(delimiter) };
   if (env.KUBECONFIG === undefined) delete env.KUBECONFIG;
-  const scope = planScope(flags);
+  const scope = parseScopeFlags(flags);
   const ipRange = parseLoopbackRange(flags.ipRange ?? DEFAULT_IP_RANGE);
   const clusterDomain = String(flags.clusterDomain ?? "cluster.local");
   if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(clusterDomain)) {
@@ -89,7 +89,8 @@ export async function daemonCommand(given: DaemonFlags, io: CliIO, argv?: readon
   }
 }
 
-interface Plan {
+/** Every flag checked and every setting resolved: what `serve` starts the daemon with. */
+interface DaemonSetup {
   scope: WatchScope;
   ipRange: LoopbackRange;
   clusterDomain: string;
@@ -100,8 +101,8 @@ interface Plan {
   forward: string;
 }
 
-async function serve(flags: DaemonFlags, io: CliIO, plan: Plan): Promise<number> {
-  const { scope, ipRange, clusterDomain, timeoutMs, hostsFile, log, settled, forward } = plan;
+async function serve(flags: DaemonFlags, io: CliIO, setup: DaemonSetup): Promise<number> {
+  const { scope, ipRange, clusterDomain, timeoutMs, hostsFile, log, settled, forward } = setup;
   const env = settled.env;
   const kubeConfig = loadKubeConfig(flags.kubeconfig, flags.context, env);
   const transports = defaultTransports(kubeConfig, { forward });

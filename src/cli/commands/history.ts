@@ -44,8 +44,8 @@ function parseLimit(value: string | number): number {
   return limit;
 }
 
-/** Plan: turn flags into a store filter, failing on bad syntax before the database is touched. */
-export function planHistoryFilter(flags: HistoryFlags, now: number): EventFilter {
+/** Turns the flags into a store filter, failing on bad syntax before the database is touched. */
+export function parseHistoryFlags(flags: HistoryFlags, now: number): EventFilter {
   const filter: EventFilter = {};
   if (flags.stream !== undefined) filter.stream = String(flags.stream);
   if (flags.service !== undefined) filter.service = formatServiceRef(parseServiceRef(String(flags.service)));
@@ -60,7 +60,7 @@ export function planHistoryFilter(flags: HistoryFlags, now: number): EventFilter
 }
 
 export async function historyCommand(flags: HistoryFlags, io: CliIO): Promise<number> {
-  const filter = planHistoryFilter(flags, Date.now());
+  const filter = parseHistoryFlags(flags, Date.now());
   const store = openStateStore(flags.stateDir, "read", io.env);
   try {
     let headerShown = false;

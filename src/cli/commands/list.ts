@@ -20,7 +20,7 @@ const CLEAR_SCREEN = "\x1b[2J\x1b[H";
 /** `loc list`: the running daemon's tunnels, once or (`--watch`) on every change until Ctrl-C. */
 export async function listCommand(flags: ListFlags, io: CliIO, options: ListOptions = {}): Promise<number> {
   const stateDir = resolveStateDir(flags.stateDir, clientEnvironment(io.env));
-  const render = planRender(flags, io, options.now ?? Date.now);
+  const render = rendererFor(flags, io, options.now ?? Date.now);
   try {
     if (flags.watch) await watchStatus(stateDir, render, io.signal, options);
     else render(await requestStatus(stateDir, io.signal, options));
@@ -33,7 +33,7 @@ export async function listCommand(flags: ListFlags, io: CliIO, options: ListOpti
 }
 
 /** Decides once how each status is printed: JSON document, NDJSON line, or a table frame. */
-function planRender(flags: ListFlags, io: CliIO, now: () => number): (status: DaemonStatus) => void {
+function rendererFor(flags: ListFlags, io: CliIO, now: () => number): (status: DaemonStatus) => void {
   if (flags.json) {
     return flags.watch
       ? (status) => io.stdout(JSON.stringify(status) + "\n")
