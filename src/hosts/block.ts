@@ -119,7 +119,9 @@ export function renderHostsFile(parsed: ParsedHostsFile, entries: readonly HostE
   if (normalized.length === 0) return parsed.before + parsed.after;
   const { before, after, eol } = parsed;
   const block = [BLOCK_START, ...normalized.map(formatEntryLine), BLOCK_END];
-  if (after === "" && before !== "" && !before.endsWith("\n")) return before + eol + block.join(eol);
+  // The borrowed EOL after a last line that ends in a lone CR is CRLF, so that CR stays the line's
+  // own text when read back (a bare LF would pair with it into an EOL and outlive the block).
+  if (after === "" && before !== "" && !before.endsWith("\n")) return before + (before.endsWith("\r") ? "\r\n" : eol) + block.join(eol);
   return before + block.map((line) => line + eol).join("") + after;
 }
 

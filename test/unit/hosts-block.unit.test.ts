@@ -43,6 +43,14 @@ describe("hosts block rendering", () => {
     expect(update("", [db])).toBe(`${BLOCK_START}\n127.1.0.10 db.shop # loc\n${BLOCK_END}\n`);
   });
 
+  it("a last line ending in a lone CR keeps it: removal restores the exact bytes (a property test's counterexample)", () => {
+    for (const content of ["\r", "a\r", "a\r\nb\r", "a\nb\r", "\r\r"]) {
+      const written = update(content, [db]);
+      expect(update(written, []), JSON.stringify(content)).toBe(content);
+      expect(update(update(written, [web]), []), JSON.stringify(content)).toBe(content);
+    }
+  });
+
   it("leaves Localizer's and other tools' blocks alone", () => {
     const localizer = "###start-hostfile\n127.0.0.2 web.shop\n###end-hostfile\n";
     const docker = "# Added by Docker Desktop\n192.168.1.5 host.docker.internal\n# End of section\n";
