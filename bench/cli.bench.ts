@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { DaemonStatus } from "../src/ipc/protocol.js";
-import type { TunnelStatus } from "../src/daemon/tunnel-unit.js";
+import type { TunnelStatus } from "../src/daemon/service-tunnel.js";
 import { serveDaemon } from "../src/ipc/server.js";
 import type { NewEvent } from "../src/store/events.js";
 import { openStateStore } from "../src/store/open-store.js";
