@@ -166,11 +166,11 @@ describe("expose machine, model-based", () => {
         expect(end.context.stopReason).toBe(firstStop);
 
         // Each phase entered is announced by name; a stop while running is said once, at once.
-        const steps_ = emitted.flatMap((e) => (e.type === "expose.step" ? [e.data.step] : []));
-        for (const name of steps_) expect([...EXPOSE_PHASES, "stopping"]).toContain(name);
-        expect(steps_.filter((s) => s === "stopping").length).toBe(firstStop === undefined ? 0 : 1);
+        const announced = emitted.flatMap((e) => (e.type === "expose.step" ? [e.data.step] : []));
+        for (const name of announced) expect([...EXPOSE_PHASES, "stopping"]).toContain(name);
+        expect(announced.filter((s) => s === "stopping").length).toBe(firstStop === undefined ? 0 : 1);
         // Once undoing, no phase but a stop is announced.
-        if (steps_.includes("compensating")) expect(steps_.slice(steps_.indexOf("compensating") + 1).filter((s) => s !== "stopping")).toEqual([]);
+        if (announced.includes("compensating")) expect(announced.slice(announced.indexOf("compensating") + 1).filter((s) => s !== "stopping")).toEqual([]);
 
         // Compensation: the recorded intents, undone in the model's order, each step tried at most UNDO_ATTEMPTS times.
         const order = [...new Set(undone.map(describeStep))];
