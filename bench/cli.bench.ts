@@ -6,10 +6,11 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { DaemonStatus } from "../src/ipc/protocol.js";
-import type { TunnelStatus } from "../src/daemon/tunnel-unit.js";
+import type { TunnelStatus } from "../src/daemon/service-tunnel.js";
 import { serveDaemon } from "../src/ipc/server.js";
 import type { NewEvent } from "../src/store/events.js";
 import { openStateStore } from "../src/store/open-store.js";
+import { tunnelStream } from "../src/store/streams.js";
 import { runClusterScript } from "../test/cluster/cluster-script.js";
 import { measure, median, requireGnuTime, type Run } from "./cli-measure.js";
 
@@ -32,7 +33,7 @@ function fillStore(): void {
       type: i % 2 === 0 ? "tunnel.connecting" : "tunnel.forwarding",
       data: { service, pod: `pod-${b}-${i}`, ip: "127.1.2.3", ports: ["80->8080/tcp"] },
     })) as NewEvent[];
-    store.append(`tunnel:${service}`, events, -1);
+    store.append(tunnelStream(service), events, -1);
   }
   store.close();
 }

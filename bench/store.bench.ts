@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import type { NewEvent } from "../src/store/events.js";
 import { openStateStore } from "../src/store/open-store.js";
+import { tunnelStream } from "../src/store/streams.js";
 
 const TOTAL = Number(process.env.BENCH_EVENTS ?? 1_000_000);
 const BATCH = 1_000;
@@ -29,7 +30,7 @@ try {
       type: i % 2 === 0 ? "tunnel.connecting" : "tunnel.forwarding",
       data: { service, pod: `pod-${b}-${i}`, ip: "127.1.2.3", ports: ["80->8080/tcp"] },
     })) as NewEvent[];
-    store.append(`tunnel:${service}`, events, -1);
+    store.append(tunnelStream(service), events, -1);
   }
   const appendSeconds = (performance.now() - started) / 1000;
   const target = serviceOf(123);

@@ -12,7 +12,7 @@ import WebSocket from "ws";
 import { requestStatus } from "../../src/ipc/client.js";
 import { Daemon } from "../../src/daemon/daemon.js";
 import { parseLoopbackRange } from "../../src/daemon/ip-allocator.js";
-import type { TunnelStatus } from "../../src/daemon/tunnel-unit.js";
+import type { TunnelStatus } from "../../src/daemon/service-tunnel.js";
 import { HostsFileWriter } from "../../src/hosts/writer.js";
 import { KubeWatchPort } from "../../src/kube/kube-watch-port.js";
 import { MemoryEventStore } from "../../test/support/memory-store.js";

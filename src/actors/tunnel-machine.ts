@@ -1,4 +1,4 @@
-import { assign, fromPromise, setup } from "xstate";
+import { assign, emit, fromPromise, setup, type StateValueFrom } from "xstate";
 import { errorMessage } from "../errors.js";
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from "../kube/backoff.js";
 
@@ -6,7 +6,8 @@ import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from "../kube/backo
  * One tunnel per Service: which ready pod it forwards to, and what it does when that pod goes away
  * or cannot be reached. Pure: the probe (does the pod answer a port-forward?) and randomness are
  * injected, timers run on XState's clock (simulated in tests). Listeners stay bound the whole time;
- * this machine only decides where new connections go.
+ * this machine only decides where new connections go, and says so: it emits each state it enters
+ * (with the pod it chose), and each re-entry with another pod.
  */
 export interface TunnelContext {
   service: string;
@@ -23,6 +24,14 @@ export interface TunnelContext {
 export type TunnelEvent =
   | { type: "endpoints"; pods: string[] }
   | { type: "stop"; reason: string };
+
+/** What the tunnel emits: a state it entered, in its own words (the daemon adds address and ports). */
+export type TunnelEmitted =
+  | { type: "waitingForEndpoints" }
+  | { type: "connecting"; pod: string }
+  | { type: "forwarding"; pod: string }
+  | { type: "backingOff"; delayMs: number; error: string }
+  | { type: "stopped"; reason: string };
 
 export interface TunnelInput {
   service: string;
@@ -44,6 +53,9 @@ export const tunnelMachine = setup({
     context: {} as TunnelContext,
     events: {} as TunnelEvent,
     input: {} as TunnelInput,
+    emitted: {} as TunnelEmitted,
+    /** `waiting`: no pod to send connections to; `retrying`: the chosen pod failed, a retry is due. */
+    tags: {} as "waiting" | "retrying",
   },
   actors: {
     // Replaced in the daemon by a real port-forward handshake to the pod.
@@ -68,6 +80,11 @@ export const tunnelMachine = setup({
       attempt: context.attempt + 1,
     })),
     resetAttempts: assign({ attempt: 0, error: undefined }),
+    sayWaiting: emit({ type: "waitingForEndpoints" }),
+    sayConnecting: emit(({ context }) => ({ type: "connecting", pod: context.pod ?? "" })),
+    sayForwarding: emit(({ context }) => ({ type: "forwarding", pod: context.pod ?? "" })),
+    sayBackingOff: emit(({ context }) => ({ type: "backingOff", delayMs: context.retryInMs, error: context.error ?? "" })),
+    sayStopped: emit(({ event }) => ({ type: "stopped", reason: event.type === "stop" ? event.reason : "stopped" })),
   },
   delays: {
     retryDelay: ({ context }) => context.retryInMs,
@@ -91,10 +108,17 @@ export const tunnelMachine = setup({
   },
   states: {
     waitingForEndpoints: {
-      always: { guard: "hasEndpoints", target: "connecting", actions: "pickPod" },
-      on: { endpoints: { actions: "setEndpoints", target: "waitingForEndpoints", reenter: true } },
+      tags: "waiting",
+      entry: "sayWaiting",
+      on: {
+        endpoints: [
+          { guard: "newEndpointsExist", actions: ["setEndpoints", "pickPod"], target: "connecting" },
+          { actions: "setEndpoints" },
+        ],
+      },
     },
     connecting: {
+      entry: "sayConnecting",
       invoke: {
         src: "probe",
         input: ({ context }) => ({ service: context.service, pod: context.pod ?? "" }),
@@ -105,11 +129,13 @@ export const tunnelMachine = setup({
         endpoints: [
           // The pod being probed went away: start over with another, or wait.
           { guard: "podStaysReady", actions: "setEndpoints" },
+          { guard: "newEndpointsExist", actions: ["setEndpoints", "pickPod"], target: "connecting", reenter: true },
           { actions: "setEndpoints", target: "waitingForEndpoints" },
         ],
       },
     },
     forwarding: {
+      entry: "sayForwarding",
       after: { stableAfter: { actions: "resetAttempts" } },
       on: {
         endpoints: [
@@ -123,6 +149,8 @@ export const tunnelMachine = setup({
       always: [{ guard: "hasEndpoints", target: "connecting" }, { target: "waitingForEndpoints" }],
     },
     backingOff: {
+      tags: "retrying",
+      entry: "sayBackingOff",
       after: { retryDelay: { target: "connecting", actions: "pickAnotherPod" } },
       on: {
         endpoints: [
@@ -131,6 +159,8 @@ export const tunnelMachine = setup({
         ],
       },
     },
-    stopped: { type: "final" },
+    stopped: { type: "final", entry: "sayStopped" },
   },
 });
+
+export type TunnelState = StateValueFrom<typeof tunnelMachine>;

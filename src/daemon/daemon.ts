@@ -7,6 +7,7 @@ import { informer, type InformerEvent } from "../kube/informer.js";
 import type { EndpointSliceObject, ServiceObject } from "../kube/service-model.js";
 import { Listeners } from "../listeners.js";
 import type { EventStore } from "../store/event-store.js";
+import { DAEMON_STREAM, tunnelStream } from "../store/streams.js";
 import type { PortBinder } from "./tunnel-listener.js";
 import type { ForwardTransport } from "../transports/transport.js";
 import type { DaemonStatus } from "../ipc/protocol.js";
@@ -19,7 +20,7 @@ import { IpAllocator, type LoopbackRange } from "./ip-allocator.js";
 import { loopbackAliasesFor, type LoopbackAliases } from "./loopback-aliases.js";
 import { desiredUnits } from "./desired-units.js";
 import { collections, describeScope, type WatchScope } from "./scope.js";
-import { TunnelUnit, type UnitSpec } from "./tunnel-unit.js";
+import { ServiceTunnel, type TunnelSpec } from "./service-tunnel.js";
 
 export interface HostsSink {
   update(entries: readonly HostEntry[]): void;
@@ -54,12 +55,12 @@ export interface DaemonConfig {
 type Objects<T> = ReadonlyMap<string, T>;
 
 /**
- * The forward half of loc: watches Services and EndpointSlices, keeps one TunnelUnit per Service
+ * The forward half of loc: watches Services and EndpointSlices, keeps one ServiceTunnel per Service
  * (and per pod of a headless Service), and keeps the hosts block equal to the units' names.
  * Reconciles are serialized and coalesced: a burst of watch events is one pass and one hosts write.
  */
 export class Daemon implements DaemonCore {
-  private readonly units = new Map<string, TunnelUnit>();
+  private readonly units = new Map<string, ServiceTunnel>();
   private readonly skipped = new Map<string, { namespace: string; name: string; reason: string }>();
   private readonly problems = new Map<string, { resource: string; message: string; since: number }>();
   private readonly changes = new Listeners();
@@ -99,7 +100,7 @@ export class Daemon implements DaemonCore {
     for (const event of this.config.store.read({ types: ["address.assigned"] })) {
       if (event.known && event.type === "address.assigned") this.allocator.restore(event.data.service, event.data.ip);
     }
-    this.record("daemon", { type: "daemon.started", data: { pid: process.pid, version: this.config.version, scope: describeScope(this.config.scope), hostsFile: this.config.hostsFile } });
+    this.record(DAEMON_STREAM, { type: "daemon.started", data: { pid: process.pid, version: this.config.version, scope: describeScope(this.config.scope), hostsFile: this.config.hostsFile } });
     this.silenceTimer = setTimeout(() => this.health.silent(), SILENCE_WARNING_MS);
     this.silenceTimer.unref();
     const { transport } = this.config;
@@ -138,7 +139,7 @@ export class Daemon implements DaemonCore {
     this.unsubscribeSessions?.();
     // Said, not thrown: the rest of the shutdown (the log's daemon.stopped) must still happen.
     await this.config.hosts.remove().catch((error: unknown) => this.config.log?.(`loc daemon: hosts block not removed: ${errorMessage(error)}`));
-    this.record("daemon", { type: "daemon.stopped", data: { pid: process.pid, reason } });
+    this.record(DAEMON_STREAM, { type: "daemon.stopped", data: { pid: process.pid, reason } });
   }
 
   status(): DaemonStatus {
@@ -184,7 +185,7 @@ export class Daemon implements DaemonCore {
 
   private observeHealth(event: InformerEvent<unknown>, kind: string, ref: CollectionRef): void {
     if (event.type === "failed") {
-      this.record("daemon", { type: "watch.failed", data: { resource: event.resource, message: event.message, retryInMs: event.retryInMs } });
+      this.record(DAEMON_STREAM, { type: "watch.failed", data: { resource: event.resource, message: event.message, retryInMs: event.retryInMs } });
       const where = /\/namespaces\/([^/]+)\//.exec(ref.path)?.[1];
       const fatal = this.health.failed({ ...event, resource: where ? `${kind} in ${where}` : kind, path: ref.path, labelSelector: ref.labelSelector });
       if (fatal) {
@@ -198,7 +199,7 @@ export class Daemon implements DaemonCore {
       this.problems.set(ref.path, { resource: kind, message: event.message, since });
       this.notify();
     } else if (event.type === "relisting") {
-      this.record("daemon", { type: "watch.relisted", data: { resource: event.resource, reason: event.reason } });
+      this.record(DAEMON_STREAM, { type: "watch.relisted", data: { resource: event.resource, reason: event.reason } });
     } else if (event.type === "synced") {
       this.problems.delete(ref.path);
       if (this.problems.size === 0) this.health.synced();
@@ -237,7 +238,7 @@ export class Daemon implements DaemonCore {
     const fresh = [...desired].filter(([key]) => !this.units.has(key));
     await Promise.all(
       fresh.map(async ([key, { spec }]) => {
-        const unit = new TunnelUnit(spec, { transport: this.config.transport, record: (s, e) => this.record(s, e), backoff: this.config.backoff, bindPrivileged: this.config.bindPrivileged });
+        const unit = new ServiceTunnel(spec, { transport: this.config.transport, record: (s, e) => this.record(s, e), backoff: this.config.backoff, bindPrivileged: this.config.bindPrivileged });
         try {
           await this.loopback.add(spec.ip);
           await unit.start();
@@ -248,7 +249,7 @@ export class Daemon implements DaemonCore {
           // Retried on every pass; recorded only when the reason changes, so the log is not flooded.
           const reason = `cannot listen on ${spec.ip}: ${(error as Error).message}`;
           if (this.listenFailures.get(key)?.reason !== reason) {
-            this.record(`tunnel:${key}`, { type: "tunnel.stopped", data: { service: key, reason } });
+            this.record(tunnelStream(key), { type: "tunnel.stopped", data: { service: key, reason } });
             this.config.log?.(`loc daemon: ${key}: ${reason}; retried when the cluster next changes (another process has that address and port)`);
           }
           this.listenFailures.set(key, { namespace: spec.namespace, name: key.slice(spec.namespace.length + 1), reason });
@@ -265,7 +266,7 @@ export class Daemon implements DaemonCore {
 
   private ipFor(key: string, active: ReadonlySet<string>): string {
     const { ip, fresh } = this.allocator.assign(key, active);
-    if (fresh) this.record(`tunnel:${key}`, { type: "address.assigned", data: { service: key, ip } });
+    if (fresh) this.record(tunnelStream(key), { type: "address.assigned", data: { service: key, ip } });
     return ip;
   }
 
@@ -274,6 +275,6 @@ export class Daemon implements DaemonCore {
   }
 }
 
-function samePorts(a: UnitSpec, b: UnitSpec | undefined): boolean {
+function samePorts(a: TunnelSpec, b: TunnelSpec | undefined): boolean {
   return b !== undefined && a.ip === b.ip && JSON.stringify(a.ports) === JSON.stringify(b.ports);
 }

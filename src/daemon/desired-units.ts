@@ -1,12 +1,13 @@
 import { namesForService, podNames, shortNameOwners } from "../hosts/names.js";
 import { planService, sliceServiceKey, type EndpointSliceObject, type ReadyEndpoint, type ServiceObject, type ServicePlan } from "../kube/service-model.js";
+import { tunnelStream } from "../store/streams.js";
 import type { Recorder } from "./record.js";
 import { inScope, type WatchScope } from "./scope.js";
-import type { UnitSpec } from "./tunnel-unit.js";
+import type { TunnelSpec } from "./service-tunnel.js";
 
 /** One tunnel the daemon should run, and the endpoints it should forward to. */
 export interface Desired {
-  spec: UnitSpec;
+  spec: TunnelSpec;
   endpoints: ReadyEndpoint[];
 }
 
@@ -46,7 +47,7 @@ export function desiredUnits(services: Objects<ServiceObject>, slices: Objects<E
   for (const plan of plans) {
     const key = `${plan.namespace}/${plan.name}`;
     if (plan.kind === "skipped") {
-      if (!skipped.has(key)) record(`tunnel:${key}`, { type: "tunnel.skipped", data: { service: key, reason: plan.reason } });
+      if (!skipped.has(key)) record(tunnelStream(key), { type: "tunnel.skipped", data: { service: key, reason: plan.reason } });
       skipped.set(key, { namespace: plan.namespace, name: plan.name, reason: plan.reason });
       skippedNow.add(key);
       continue;

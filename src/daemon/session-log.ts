@@ -1,3 +1,4 @@
+import { podSessionStream } from "../store/streams.js";
 import type { SessionEvent } from "../transports/transport.js";
 import type { Recorder } from "./record.js";
 
@@ -13,7 +14,7 @@ export function sessionLog(transport: string, record: Recorder): (event: Session
   const lost = new Map<string, string>();
   return (event) => {
     const pod = `${event.pod.namespace}/${event.pod.pod}`;
-    const stream = `session:${pod}`;
+    const stream = podSessionStream(pod);
     if (event.type === "opened") {
       const why = lost.get(pod);
       lost.delete(pod);

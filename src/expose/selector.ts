@@ -7,14 +7,6 @@
 import type { ServiceObject } from "../kube/service-model.js";
 import { ANNOTATION_ORIGINAL_SELECTOR, ANNOTATION_OWNER, ANNOTATION_SESSION, LABEL_SESSION } from "./identity.js";
 import { mutate, retryOnConflict, type MutationScope } from "./mutation.js";
-import type { UndoAction } from "./undo.js";
-
-/** A Service a session retargeted: which object, and its selector before (undefined when unknown). */
-export interface RecordedService {
-  name: string;
-  uid: string;
-  selector?: Record<string, string>;
-}
 
 /** The selector loc gives a retargeted Service: only this session's proxy pod matches it. */
 export function sessionSelector(sessionId: string): Record<string, string> {
@@ -88,49 +80,5 @@ export async function retarget(scope: MutationScope, service: ResolvedService): 
         return now.metadata.resourceVersion ?? "";
       },
     ),
-  );
-}
-
-export async function planServiceUndo(scope: MutationScope, recorded: RecordedService): Promise<UndoAction[]> {
-  return decideServiceUndo(recorded, await scope.cluster.getService(scope.namespace, recorded.name), scope);
-}
-
-/**
- * The original selector back only if the Service is the same object and still selects this session's
- * proxy; loc's annotations off either way. A selector someone else set meanwhile stays, reported.
- * Safe when the retarget never happened, or was already undone, or belongs to another session.
- */
-export function decideServiceUndo(recorded: RecordedService, now: ServiceObject | undefined, scope: Pick<MutationScope, "sessionId" | "owner">): UndoAction[] {
-  const target = serviceTarget(recorded.name);
-  const ours = sessionSelector(scope.sessionId);
-  if (!now || now.metadata?.uid !== recorded.uid) return [{ kind: "leave", target, reason: "was deleted or replaced while exposed" }];
-  const annotations = annotationsOf(now);
-  const selector = now.spec?.selector ?? {};
-  const claimed = annotations[ANNOTATION_SESSION] === scope.sessionId && annotations[ANNOTATION_OWNER] === scope.owner;
-  const pointsHere = sameSelector(selector, ours);
-  // Not claimed and not pointing here: never retargeted, already restored, or another session's.
-  if (!claimed && !pointsHere) return [];
-  const uid = recorded.uid;
-  const resourceVersion = now.metadata.resourceVersion ?? "";
-  const original = recorded.selector ?? parseSelectorText(annotations[ANNOTATION_ORIGINAL_SELECTOR]);
-  if (pointsHere && original) return [{ kind: "restoreSelector", name: recorded.name, uid, resourceVersion, selector: original }];
-  const was = original ? ` (it was ${selectorText(original)})` : "";
-  const reason = pointsHere ? "still selects loc's proxy, but its original selector is unknown" : `had its selector changed to ${selectorText(selector)} by someone else while exposed${was}`;
-  // Someone else's selector stands, so loc lets go of the Service. A Service still pointing at the
-  // proxy keeps loc's claim: it marks what is broken until someone sets its selector by hand.
-  const release: UndoAction[] = claimed && !pointsHere ? [{ kind: "releaseService", name: recorded.name, uid, resourceVersion, selector }] : [];
-  return [{ kind: "leave", target, reason }, ...release];
-}
-
-/** Selector back and loc's annotations off in one conditional patch; or only the annotations off. */
-export async function applyServiceUndo(scope: MutationScope, action: Extract<UndoAction, { kind: "restoreSelector" | "releaseService" }>): Promise<void> {
-  const unclaim = { [ANNOTATION_SESSION]: null, [ANNOTATION_OWNER]: null, [ANNOTATION_ORIGINAL_SELECTOR]: null };
-  await mutate(
-    scope,
-    action.kind,
-    serviceTarget(action.name),
-    { uid: action.uid, resourceVersion: action.resourceVersion, to: action.selector },
-    () => scope.cluster.patchService(scope.namespace, action.name, action.uid, action.resourceVersion, { selector: action.selector, annotations: unclaim }),
-    (after) => ({ selector: after.spec?.selector ?? {} }),
   );
 }

@@ -1,17 +1,18 @@
 import { createActor, fromCallback, fromPromise, type Actor } from "xstate";
-import { describeUndoStep, exposeMachine, type ExposeEvent, type UndoStep } from "../actors/expose-machine.js";
-import { errorMessage } from "../errors.js";
+import { exposeMachine, phaseOf, type ExposeEvent } from "../actors/expose-machine.js";
 import type { BackoffPolicy } from "../kube/backoff.js";
 import type { ExposeCluster } from "../kube/expose-cluster.js";
 import type { NewEvent } from "../store/events.js";
+import { exposeStream } from "../store/streams.js";
 import type { ReversePlan, ReverseSession, ReverseStats, ReverseTransport } from "../transports/transport.js";
 import { newSessionId, proxyPodName } from "./identity.js";
 import { describeMapping, type MapFlag } from "./ports.js";
 import { resolveExpose, type ExposePlan } from "./resolve.js";
 import { workloadTarget } from "./mutation.js";
-import { createProxy, podExists, scaleDown, undo, watchPod, type StepContext } from "./steps.js";
-import { retarget, selectorText, sessionSelector } from "./selector.js";
+import { createProxy, podExists, scaleDown, watchPod, type StepContext } from "./steps.js";
+import { retarget } from "./selector.js";
 import { DEFAULT_STRATEGY, type ExposeStrategy } from "./strategy.js";
+import { undoStep, type UndoStep } from "./undo-steps.js";
 
 export interface ExposeOptions {
   namespace: string;
@@ -111,7 +112,18 @@ export class ExposeSession {
       sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     };
     this.actor = createActor(this.machine(), {
-      input: { service: this.service, readyTimeoutMs: options.readyTimeoutMs, connectTimeoutMs: options.connectTimeoutMs, backoff: deps.backoff },
+      input: {
+        service: this.service,
+        about: { sessionId: this.id, podName: this.podName, image: options.image, localHost: options.localHost, transport: { name: deps.transport.name, port: options.sshPort, fingerprint: this.reverse.proxy.fingerprint } },
+        readyTimeoutMs: options.readyTimeoutMs,
+        connectTimeoutMs: options.connectTimeoutMs,
+        backoff: deps.backoff,
+      },
+    });
+    // The machine says what happens; a new phase (anything but a warning) restarts `loc list`'s age.
+    this.actor.on("*", (event) => {
+      if (event.type !== "expose.warning") this.since = this.now();
+      this.record(event);
     });
     this.done = new Promise((resolve) => {
       this.actor.subscribe({
@@ -139,19 +151,14 @@ export class ExposeSession {
 
   /** Undoes everything (unless already finished) and resolves once the session has ended. */
   async stop(reason: string): Promise<SessionOutcome> {
-    const snapshot = this.actor.getSnapshot();
-    if (snapshot.status === "active" && snapshot.context.stopReason === undefined) {
-      // Said at once: a mutation in flight may take a while before the undo visibly starts.
-      this.record({ type: "expose.step", data: { service: this.service, step: "stopping", detail: reason } });
-      this.actor.send({ type: "stop", reason });
-    }
+    if (this.actor.getSnapshot().status === "active") this.actor.send({ type: "stop", reason });
     return this.done;
   }
 
   status(): ExposeStatus {
-    const { context, value } = this.actor.getSnapshot();
-    // The phase is the machine's top-level state (`{ scalingDown: "scaling" }` → `scalingDown`).
-    const state = typeof value === "string" ? value : (Object.keys(value)[0] ?? "");
+    const snapshot = this.actor.getSnapshot();
+    const { context } = snapshot;
+    const state = phaseOf(snapshot);
     const stats = this.stats();
     return {
       id: this.id,
@@ -204,15 +211,10 @@ export class ExposeSession {
         }),
         retarget: fromPromise(({ input }) => retarget(steps, input.plan.target)),
         podExists: fromPromise(({ input }) => podExists(steps, input.pod)),
-        undo: fromPromise<void, UndoStep>(({ input }) => undo(steps, input, this.podName)),
+        undo: fromPromise<void, UndoStep>(({ input }) => undoStep(steps, input)),
       },
       actions: {
         closeTransport: () => this.closeTransport(),
-        announce: ({ context }, params) => this.enter(params.step, context),
-        undoFailed: (_, params) => {
-          const what = describeUndoStep(params.step, this.podName);
-          this.record({ type: "expose.warning", data: { service: this.service, message: `could not ${what}: ${errorMessage(params.error)}; it is left as it is` } });
-        },
       },
     });
   }
@@ -239,46 +241,11 @@ export class ExposeSession {
     void live.close();
   }
 
-  private enter(state: string, context: { error: string | undefined; stopReason: string | undefined; plan: ExposePlan | undefined; pod: { name: string } | undefined; leftovers: string[] }): void {
-    this.since = this.now();
-    const service = this.service;
-    const detail = this.detailFor(state, context);
-    if (state === "active") {
-      this.record({ type: "expose.active", data: { service, pod: context.pod?.name ?? "", ports: (context.plan?.ports ?? []).map((p) => describeMapping(p, this.options.localHost)) } });
-    } else if (state === "stopped") {
-      this.record({ type: "expose.stopped", data: { service, reason: context.stopReason ?? "stopped" } });
-    } else if (state === "failed") {
-      const leftovers = context.leftovers.length > 0 ? { leftovers: context.leftovers } : {};
-      this.record({ type: "expose.failed", data: { service, error: context.error ?? "unknown error", ...leftovers } });
-    } else {
-      this.record({ type: "expose.step", data: { service, step: state, ...(detail ? { detail } : {}) } });
-    }
-  }
-
-  private detailFor(state: string, context: { error: string | undefined; stopReason: string | undefined; plan: ExposePlan | undefined; pod: { name: string } | undefined }): string | undefined {
-    switch (state) {
-      case "scalingDown":
-        return context.plan?.workloads.map((w) => `${workloadTarget(w.ref)} ${w.replicas}→0`).join(", ") || "no pods back this service: nothing to scale";
-      case "retargeting":
-        return `Service ${this.service} selector ${selectorText(this.plan?.selector ?? {})} → ${selectorText(sessionSelector(this.id))}`;
-      case "creatingProxy":
-        return `pod ${this.podName}, image ${this.options.image}`;
-      case "waitingReady":
-        return `pod ${context.pod?.name ?? this.podName}`;
-      case "establishing":
-        return `${this.deps.transport.name} to ${context.pod?.name ?? this.podName}:${this.options.sshPort}, host key ${this.reverse.proxy.fingerprint}`;
-      case "reconnecting":
-        return context.error;
-      case "compensating":
-        return context.stopReason ?? context.error;
-      default:
-        return undefined;
-    }
-  }
-
   private record(event: NewEvent): void {
-    this.deps.record(`expose:${this.id}`, event);
+    this.deps.record(exposeStream(this.id), event);
     for (const listener of this.listeners) listener(event);
+    // Recorded, so it may have happened: the machine counts it among what to undo.
+    if (event.type === "expose.intent") this.actor.send({ type: "intent", intent: event.data });
   }
 }
 

@@ -1,4 +1,3 @@
-import type { UndoStep } from "../actors/expose-machine.js";
 import { errorMessage } from "../errors.js";
 import type { WorkloadState } from "../kube/expose-cluster.js";
 import type { ReversePlan } from "../transports/transport.js";
@@ -6,8 +5,8 @@ import { ANNOTATION_ORIGINAL_REPLICAS, ANNOTATION_OWNER, ANNOTATION_SESSION } fr
 import { mutate, retryOnConflict, sameWorkload, scaleIfUnchanged, workloadTarget, type MutationScope } from "./mutation.js";
 import { proxyLabels, proxyPodManifest } from "./proxy-pod.js";
 import type { ExposePlan } from "./resolve.js";
-import { planServiceUndo } from "./selector.js";
-import { applyUndo, locAnnotations, ownedBy, planProxyUndo, planWorkloadUndo, type UndoAction } from "./undo.js";
+import { applyUndo, locAnnotations } from "./undo.js";
+import { ownedBy, planProxyUndo } from "./undo-plans.js";
 
 /** How one session changes the cluster. Every mutation is an intent, then the call, then its outcome. */
 export interface StepContext extends MutationScope {
@@ -146,19 +145,4 @@ export async function podExists(ctx: StepContext, podName: string): Promise<bool
   const pod = await ctx.cluster.readPod(ctx.namespace, podName);
   // An evicted pod stays as an object (phase Failed) but will never run again: it counts as gone.
   return pod !== undefined && !pod.deleting && pod.phase !== "Failed" && pod.phase !== "Succeeded" && ownedBy(ctx, pod.labels);
-}
-
-export async function undo(ctx: StepContext, step: UndoStep, podName: string): Promise<void> {
-  for (const action of await planUndo(ctx, step, podName)) await applyUndo(ctx, action);
-}
-
-function planUndo(ctx: StepContext, step: UndoStep, podName: string): Promise<UndoAction[]> {
-  switch (step.kind) {
-    case "deleteProxy":
-      return planProxyUndo(ctx, podName);
-    case "restoreSelector":
-      return planServiceUndo(ctx, step.service);
-    case "restoreWorkload":
-      return planWorkloadUndo(ctx, { ref: step.workload.ref, uid: step.workload.uid, scaledFrom: step.workload.replicas });
-  }
 }

@@ -1,6 +1,6 @@
 import type { ExposeStatus, SessionOutcome } from "../expose/session.js";
 import type { ClusterStatus } from "../daemon/cluster-health.js";
-import type { TunnelStatus } from "../daemon/tunnel-unit.js";
+import type { TunnelStatus } from "../daemon/service-tunnel.js";
 import type { NewEvent } from "../store/events.js";
 
 /**

@@ -4,6 +4,7 @@ import { parseHostsFile } from "../hosts/block.js";
 import { writeHostsEntries } from "../hosts/hosts-io.js";
 import type { ExposeCluster } from "../kube/expose-cluster.js";
 import type { EventStore } from "../store/event-store.js";
+import { DAEMON_STREAM } from "../store/streams.js";
 import { sessionsFromCluster } from "./from-cluster.js";
 import type { HostsCleaner, RecoveryInput } from "./recover.js";
 import { unfinishedDaemonRuns, unfinishedSessions } from "./sessions.js";
@@ -14,7 +15,7 @@ const DAEMON_EVENTS = ["daemon.started", "daemon.stopped", "hosts.written"];
 /** What the event log says is unfinished: sessions of `owner`, and daemon runs that died with a hosts block. */
 export function inputFromStore(store: EventStore | undefined, owner: string, extraHostsFiles: readonly string[] = []): Omit<RecoveryInput, "staleFiles"> {
   const sessions = store ? unfinishedSessions(store.read({ types: SESSION_EVENTS }), owner).sessions : [];
-  const runs = store ? unfinishedDaemonRuns(store.read({ stream: "daemon", types: DAEMON_EVENTS })) : [];
+  const runs = store ? unfinishedDaemonRuns(store.read({ stream: DAEMON_STREAM, types: DAEMON_EVENTS })) : [];
   return {
     source: "store",
     owner,

@@ -6,11 +6,11 @@
  */
 import { errorMessage } from "../errors.js";
 import type { MutationScope } from "../expose/mutation.js";
-import { applyUndo, describeUndo, planProxyUndo, planWorkloadUndo, undoTarget, type UndoAction } from "../expose/undo.js";
-import { workloadTarget } from "../expose/mutation.js";
-import { planServiceUndo, serviceTarget } from "../expose/selector.js";
+import { applyUndo, describeUndo, undoTarget, type UndoAction } from "../expose/undo.js";
+import { planStep, stepTarget, undoSteps } from "../expose/undo-steps.js";
 import type { ExposeCluster } from "../kube/expose-cluster.js";
 import type { NewEvent } from "../store/events.js";
+import { DAEMON_STREAM, exposeStream, RECOVERY_STREAM } from "../store/streams.js";
 import type { RecoverableSession } from "./sessions.js";
 
 export type ActionStatus = "planned" | "done" | "left" | "failed";
@@ -72,8 +72,6 @@ export interface RecoveryReport {
   durationMs: number;
 }
 
-const RECOVERY_STREAM = "recovery";
-
 /** Nothing unfinished, no dead daemon's files: callers skip the lock and the log entirely. */
 export function nothingToRecover(input: Omit<RecoveryInput, "staleFiles"> & { staleFiles?: string[] }): boolean {
   return input.sessions.length === 0 && input.hostsFiles.length === 0 && input.deadDaemons.length === 0 && (input.staleFiles ?? []).length === 0;
@@ -103,7 +101,7 @@ export async function recover(input: RecoveryInput, deps: RecoveryDeps): Promise
   await inPool(input.sessions, deps.concurrency ?? 8, (session) => recoverSession(session, deps, report, recovering));
   const hostsOk = await cleanHosts(input.hostsFiles, deps, report);
   if (hostsOk && !deps.dryRun) {
-    for (const pid of input.deadDaemons) deps.record("daemon", { type: "daemon.stopped", data: { pid, reason: "recovered: the daemon died without stopping" } });
+    for (const pid of input.deadDaemons) deps.record(DAEMON_STREAM, { type: "daemon.stopped", data: { pid, reason: "recovered: the daemon died without stopping" } });
   }
 
   const count = (status: ActionStatus) => actions.filter((a) => a.status === status).length;
@@ -143,20 +141,14 @@ async function recoverSession(session: RecoverableSession, deps: RecoveryDeps, r
     owner: session.owner,
     namespace: session.namespace,
     service: session.service,
-    record: (event) => deps.record(`expose:${session.id}`, event),
+    record: (event) => deps.record(exposeStream(session.id), event),
   };
   let failed = false;
-  // The Service's selector first and then the proxy (cluster traffic goes back to the app, not to a
-  // dead laptop), then each workload back.
-  const plans: { target: string; plan: () => Promise<UndoAction[]> }[] = [
-    ...session.services.map((service) => ({ target: serviceTarget(service.name), plan: () => planServiceUndo(scope, service) })),
-    ...session.proxies.map((name) => ({ target: `Pod/${name}`, plan: () => planProxyUndo(scope, name) })),
-    ...session.workloads.map((workload) => ({ target: workloadTarget(workload.ref), plan: () => planWorkloadUndo(scope, workload) })),
-  ];
-  for (const { target, plan } of plans) {
+  for (const step of undoSteps(session)) {
+    const target = stepTarget(step);
     let planned: UndoAction[];
     try {
-      planned = await plan();
+      planned = await planStep(scope, step);
     } catch (error) {
       failed = true;
       report({ ...about, action: "read", target, status: "failed", detail: errorMessage(error) });

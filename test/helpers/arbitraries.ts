@@ -1,10 +1,11 @@
 import fc from "fast-check";
 import type { NewEvent } from "../../src/store/events.js";
+import { DAEMON_STREAM, tunnelStream } from "../../src/store/streams.js";
 
 export const serviceArb = fc.constantFrom("default/web", "default/db", "shop/cart", "shop/web", "infra/cache");
 export const streamArb = fc.oneof(
-  fc.constant("daemon"),
-  serviceArb.map((s) => `tunnel:${s}`),
+  fc.constant(DAEMON_STREAM),
+  serviceArb.map((s) => tunnelStream(s)),
   fc.constantFrom("expose:a1b2c3", "expose:ffee01"),
 );
 const text = fc.string({ maxLength: 24 });

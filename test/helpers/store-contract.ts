@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ANY_VERSION, ConcurrencyError, type EventStore } from "../../src/store/event-store.js";
 import type { NewEvent } from "../../src/store/events.js";
+import { tunnelStream } from "../../src/store/streams.js";
 
 const connecting = (service: string, pod = "web-1"): NewEvent => ({
   type: "tunnel.connecting",
@@ -57,7 +58,7 @@ export function eventStoreContract(name: string, make: (now: () => number) => Ev
       for (let i = 1; i <= 10; i++) {
         clock = i * 100;
         const service = i % 2 === 0 ? "a/x" : "b/y";
-        store.append(`tunnel:${service}`, [connecting(service, `p${i}`)], ANY_VERSION);
+        store.append(tunnelStream(service), [connecting(service, `p${i}`)], ANY_VERSION);
       }
       store.append("daemon", [{ type: "daemon.stopped", data: { pid: 1, reason: "SIGTERM" } }], 0);
       const seqs = (events: { seq: number }[]) => events.map((e) => e.seq);

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { createActor, fromPromise, SimulatedClock } from "xstate";
-import { tunnelMachine } from "../../src/actors/tunnel-machine.js";
+import { tunnelMachine, type TunnelEmitted } from "../../src/actors/tunnel-machine.js";
 
 const PODS = ["web-a", "web-b", "web-c", "web-d"];
 const POLICY = { baseMs: 500, capMs: 30_000, resetAfterMs: 60_000 };
@@ -31,9 +31,11 @@ function harness() {
     },
   });
   const actor = createActor(machine, { input: { service: "shop/web", backoff: POLICY, random: () => 0.5 }, clock });
+  const emitted: TunnelEmitted[] = [];
+  actor.on("*", (event) => emitted.push(event));
   actor.start();
   const settle = () => new Promise((resolve) => setImmediate(resolve));
-  return { clock, pending, actor, settle };
+  return { clock, pending, actor, settle, emitted };
 }
 
 describe("tunnel machine, model-based", () => {
@@ -79,6 +81,39 @@ describe("tunnel machine, model-based", () => {
         expect(actor.getSnapshot().status).toBe("done");
       }),
       { numRuns: 150 },
+    );
+  });
+
+  it("says every state it enters, with the pod it chose, and nothing while it stays", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(stepArb, { maxLength: 40 }), async (steps) => {
+        const { clock, pending, actor, settle, emitted } = harness();
+        const said = (state: string, pod: string | undefined) => `${state} ${state === "waitingForEndpoints" || state === "backingOff" ? "" : (pod ?? "")}`;
+        const sayings = () => emitted.map((e) => said(e.type, "pod" in e ? e.pod : undefined));
+        expect(sayings()).toEqual(["waitingForEndpoints "]);
+        for (const step of steps) {
+          const before = emitted.length;
+          const was = said(String(actor.getSnapshot().value), actor.getSnapshot().context.pod);
+          if (step.kind === "endpoints") actor.send({ type: "endpoints", pods: step.pods });
+          else if (step.kind === "advance") clock.increment(step.ms);
+          else if (step.kind === "probeOk") pending.pop()?.resolve();
+          else pending.pop()?.reject(new Error("pod refused"));
+          await settle();
+          const snapshot = actor.getSnapshot();
+          const now = said(String(snapshot.value), snapshot.context.pod);
+          // The last thing said is where it is; a change of state or pod is always said.
+          expect(sayings().at(-1)).toBe(now);
+          if (now !== was) expect(emitted.length).toBeGreaterThan(before);
+          else expect(emitted.length).toBe(before);
+          const last = emitted.at(-1);
+          if (last?.type === "backingOff") expect(last.delayMs).toBe(snapshot.context.retryInMs);
+          expect(snapshot.hasTag("waiting")).toBe(snapshot.matches("waitingForEndpoints"));
+          expect(snapshot.hasTag("retrying")).toBe(snapshot.matches("backingOff"));
+        }
+        actor.send({ type: "stop", reason: "test over" });
+        expect(emitted.at(-1)).toEqual({ type: "stopped", reason: "test over" });
+      }),
+      { numRuns: 200 },
     );
   });
 });

@@ -2,6 +2,7 @@
 // chosen round-robin, retrying on ConcurrencyError like a real caller, then reports its retries.
 import { ConcurrencyError } from "../../src/store/event-store.js";
 import { SqliteEventStore } from "../../src/store/sqlite-store.js";
+import { tunnelStream } from "../../src/store/streams.js";
 
 const [path, writer, countText, batchText, streamsText, startAtText] = process.argv.slice(2);
 if (!path || !writer || !countText || !batchText || !streamsText || !startAtText) {
@@ -20,7 +21,7 @@ for (let i = 0; i < Number(countText); i++) {
   }));
   for (;;) {
     try {
-      store.append(`tunnel:${service}`, batch, store.streamVersion(`tunnel:${service}`));
+      store.append(tunnelStream(service), batch, store.streamVersion(tunnelStream(service)));
       break;
     } catch (error) {
       if (!(error instanceof ConcurrencyError)) throw error;

@@ -4,7 +4,7 @@ import { formatAge, formatBytes, formatListTable } from "../../src/cli/format-li
 import type { DaemonCore } from "../../src/daemon/core.js";
 import type { DaemonStatus } from "../../src/ipc/protocol.js";
 import { serveDaemon } from "../../src/ipc/server.js";
-import type { TunnelStatus } from "../../src/daemon/tunnel-unit.js";
+import type { TunnelStatus } from "../../src/daemon/service-tunnel.js";
 import { LocError } from "../../src/errors.js";
 import { tempDir } from "../helpers/temp.js";
 

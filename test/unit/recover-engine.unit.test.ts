@@ -9,6 +9,7 @@ import { inputFromCluster, inputFromStore } from "../../src/recover/inputs.js";
 import { recover, type RecoveryDeps } from "../../src/recover/recover.js";
 import { unfinishedSessions } from "../../src/recover/sessions.js";
 import { ANY_VERSION } from "../../src/store/event-store.js";
+import { exposeStream } from "../../src/store/streams.js";
 import { MemoryEventStore } from "../support/memory-store.js";
 import { FakeReverseTransport } from "../helpers/fake-reverse.js";
 import { Mortal } from "../helpers/mortal.js";
@@ -64,7 +65,7 @@ async function crashedSession(w: ReturnType<typeof world>, op: keyof ExposeClust
   return id;
 }
 
-const types = (store: MemoryEventStore, id: string) => store.read({ stream: `expose:${id}` }).map((e) => e.type);
+const types = (store: MemoryEventStore, id: string) => store.read({ stream: exposeStream(id) }).map((e) => e.type);
 const mutations = (twin: MemoryExposeCluster, from = 0) => twin.calls.slice(from).filter((c) => MUTATING.has(c.operation));
 const proxies = (twin: MemoryExposeCluster) => twin.pods("shop").filter((p) => p.labels["loc.dev/session"]).map((p) => p.name);
 

@@ -5,7 +5,7 @@ import { getEventListeners } from "node:events";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TunnelUnit } from "../../src/daemon/tunnel-unit.js";
+import { ServiceTunnel } from "../../src/daemon/service-tunnel.js";
 import { ExposeSession } from "../../src/expose/session.js";
 import { KubeRequestError } from "../../src/kube/cluster-port.js";
 import { informer } from "../../src/kube/informer.js";
@@ -116,7 +116,7 @@ describe("retry loops hold nothing per cycle (≥ 1,000 failures each)", () => {
         throw new Error("port-forward refused: HTTP 502");
       },
     };
-    const unit = new TunnelUnit(
+    const unit = new ServiceTunnel(
       { key: "shop/web", namespace: "shop", service: "shop/web", ip: "127.79.0.2", ports: [{ name: "http", port: 18080 }], names: ["web.shop"] },
       { transport, record: () => undefined, backoff: TINY_BACKOFF },
     );

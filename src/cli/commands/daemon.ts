@@ -22,6 +22,7 @@ import { recoverBeforeServing } from "../../recover/at-start.js";
 import { ANY_VERSION } from "../../store/event-store.js";
 import { openStateStore } from "../../store/open-store.js";
 import { ensureStateDir, resolveStateDir } from "../../store/state-dir.js";
+import { DAEMON_STREAM } from "../../store/streams.js";
 import { defaultTransports } from "../../transports/default-transports.js";
 import { checkForwardTransport, DEFAULT_FORWARD_TRANSPORT } from "../../transports/forward-names.js";
 import { settlePrivileges, type Settled } from "../../privsep/become-user.js";
@@ -122,7 +123,7 @@ async function serve(flags: DaemonFlags, io: CliIO, setup: DaemonSetup): Promise
       path: hostsFile,
       write: settled.write,
       onWrite: (_outcome, entries) =>
-        store.append("daemon", [{ type: "hosts.written", data: { path: hostsFile, names: entries.reduce((n, e) => n + e.names.length, 0) } }], ANY_VERSION),
+        store.append(DAEMON_STREAM, [{ type: "hosts.written", data: { path: hostsFile, names: entries.reduce((n, e) => n + e.names.length, 0) } }], ANY_VERSION),
       onError: (error) => log(`loc: hosts file not updated: ${(error as Error).message}`),
     });
     const exposes = new ExposeManager({

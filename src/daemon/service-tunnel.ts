@@ -1,15 +1,16 @@
 import type { Duplex } from "node:stream";
 import { createActor, fromPromise, type Actor } from "xstate";
-import { tunnelMachine } from "../actors/tunnel-machine.js";
+import { tunnelMachine, type TunnelEmitted } from "../actors/tunnel-machine.js";
 import type { BackoffPolicy } from "../kube/backoff.js";
 import { describePorts, type ReadyEndpoint, type TunnelPort } from "../kube/service-model.js";
 import type { NewEvent } from "../store/events.js";
+import { tunnelStream } from "../store/streams.js";
 import type { ForwardTransport, SessionState } from "../transports/transport.js";
 import { TunnelListener, type PortBinder } from "./tunnel-listener.js";
 
 /** One address with listeners: a ClusterIP Service, a headless Service's name, or one of its pods. */
-export interface UnitSpec {
-  /** `ns/svc`, or `ns/svc/pod` for a headless Service's per-pod unit. */
+export interface TunnelSpec {
+  /** `ns/svc`, or `ns/svc/pod` for a headless Service's per-pod tunnel. */
   readonly key: string;
   readonly namespace: string;
   readonly service: string;
@@ -39,7 +40,7 @@ export interface TunnelStatus {
 
 const PROBE_TIMEOUT_MS = 10_000;
 
-export interface UnitDeps {
+export interface TunnelDeps {
   transport: ForwardTransport;
   record: (stream: string, event: NewEvent) => void;
   backoff?: BackoffPolicy;
@@ -50,22 +51,21 @@ export interface UnitDeps {
 
 /**
  * A tunnel machine plus the listeners it steers. The machine decides which pod new connections go
- * to; every state it enters is recorded in the `tunnel:<key>` stream. The listeners stay bound from
- * start to stop, so the address never flaps while pods come and go.
+ * to, and emits every state it enters; each is recorded in the `tunnel:<key>` stream, with this
+ * tunnel's address and ports. The listeners stay bound from start to stop, so the address never
+ * flaps while pods come and go.
  */
-export class TunnelUnit {
+export class ServiceTunnel {
   private readonly actor: Actor<typeof tunnelMachine>;
   private readonly listeners: TunnelListener[];
   private endpoints: ReadyEndpoint[] = [];
-  /** Last recorded state and pod: a pod change within one step counts as a transition too. */
-  private position = "waitingForEndpoints ";
   private since: number;
   private readonly now: () => number;
   private readonly stateListeners: (() => void)[] = [];
 
   constructor(
-    readonly spec: UnitSpec,
-    private readonly deps: UnitDeps,
+    readonly spec: TunnelSpec,
+    private readonly deps: TunnelDeps,
   ) {
     this.now = deps.now ?? Date.now;
     this.since = this.now();
@@ -80,16 +80,12 @@ export class TunnelUnit {
 
   async start(): Promise<void> {
     await Promise.all(this.listeners.map((listener) => listener.listen()));
-    this.actor.subscribe((snapshot) => {
-      const position = `${String(snapshot.value)} ${snapshot.context.pod ?? ""}`;
-      if (position === this.position) return;
-      this.position = position;
+    this.actor.on("*", (emitted) => {
       this.since = this.now();
-      this.recordState(snapshot.context);
+      this.deps.record(tunnelStream(this.spec.key), this.eventFor(emitted));
       for (const listener of this.stateListeners) listener();
     });
     this.actor.start();
-    this.recordState(this.actor.getSnapshot().context);
   }
 
   /** Names can change without touching listeners (e.g. the short name moves to another namespace). */
@@ -108,21 +104,21 @@ export class TunnelUnit {
 
   async stop(reason: string): Promise<void> {
     this.actor.send({ type: "stop", reason });
-    this.deps.record(this.stream, { type: "tunnel.stopped", data: { service: this.spec.key, reason } });
     await Promise.all(this.listeners.map((listener) => listener.close()));
   }
 
   status(): TunnelStatus {
-    const context = this.actor.getSnapshot().context;
+    const snapshot = this.actor.getSnapshot();
+    const { context } = snapshot;
     const { namespace, key } = this.spec;
-    const pod = this.state === "waitingForEndpoints" ? "" : (context.pod ?? "");
+    const pod = snapshot.hasTag("waiting") ? "" : (context.pod ?? "");
     return {
       key,
       namespace,
       // `svc`, or `svc/pod` for a headless Service's pod.
       name: key.slice(namespace.length + 1),
-      state: this.state,
-      reason: this.reason(context.error),
+      state: snapshot.value,
+      reason: snapshot.hasTag("waiting") ? "no ready endpoints" : snapshot.hasTag("retrying") ? (context.error ?? "") : "",
       pod,
       ip: this.spec.ip,
       ports: this.describePorts(context.pod),
@@ -135,43 +131,34 @@ export class TunnelUnit {
     };
   }
 
-  private get state(): string {
-    return String(this.actor.getSnapshot().value);
-  }
-
   private describePorts(pod: string | undefined): string[] {
     return describePorts(this.spec.ports, this.endpoints.find((e) => e.pod === pod));
   }
 
-  private get stream(): string {
-    return `tunnel:${this.spec.key}`;
-  }
-
-  private reason(error: string | undefined): string {
-    if (this.state === "waitingForEndpoints") return "no ready endpoints";
-    if (this.state === "backingOff") return error ?? "";
-    return "";
-  }
-
-  private recordState(context: { pod: string | undefined; error: string | undefined; retryInMs: number }): void {
-    const service = this.spec.key;
-    const pod = context.pod ?? "";
-    const ip = this.spec.ip;
-    const event: NewEvent | undefined =
-      this.state === "waitingForEndpoints" ? { type: "tunnel.waitingForEndpoints", data: { service, reason: "no ready endpoints" } }
-      : this.state === "connecting" ? { type: "tunnel.connecting", data: { service, pod, ip } }
-      : this.state === "forwarding" ? { type: "tunnel.forwarding", data: { service, pod, ip, ports: this.describePorts(context.pod) } }
-      : this.state === "backingOff" ? { type: "tunnel.backingOff", data: { service, delayMs: context.retryInMs, error: context.error ?? "" } }
-      : undefined;
-    if (event) this.deps.record(this.stream, event);
+  /** The machine's words, with this tunnel's address and ports: the stream's event. */
+  private eventFor(emitted: TunnelEmitted): NewEvent {
+    const { key: service, ip } = this.spec;
+    switch (emitted.type) {
+      case "waitingForEndpoints":
+        return { type: "tunnel.waitingForEndpoints", data: { service, reason: "no ready endpoints" } };
+      case "connecting":
+        return { type: "tunnel.connecting", data: { service, pod: emitted.pod, ip } };
+      case "forwarding":
+        return { type: "tunnel.forwarding", data: { service, pod: emitted.pod, ip, ports: this.describePorts(emitted.pod) } };
+      case "backingOff":
+        return { type: "tunnel.backingOff", data: { service, delayMs: emitted.delayMs, error: emitted.error } };
+      case "stopped":
+        return { type: "tunnel.stopped", data: { service, reason: emitted.reason } };
+    }
   }
 
   /** Opens a connection to the chosen pod's port; refuses while no pod is chosen. */
   private openToPod(portName: string): Promise<Duplex> {
-    const { pod } = this.actor.getSnapshot().context;
+    const snapshot = this.actor.getSnapshot();
+    const { pod } = snapshot.context;
     const endpoint = this.endpoints.find((e) => e.pod === pod);
     const podPort = endpoint?.podPorts[portName];
-    if (!pod || !endpoint || podPort === undefined || this.state === "waitingForEndpoints") {
+    if (!pod || !endpoint || podPort === undefined || snapshot.hasTag("waiting")) {
       return Promise.reject(new Error(`${this.spec.key} has no ready endpoint`));
     }
     return this.deps.transport.open({ namespace: this.spec.namespace, pod, port: podPort });
