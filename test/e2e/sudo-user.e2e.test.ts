@@ -144,8 +144,9 @@ describe("sudo loc daemon serves the user who typed it", () => {
       expect(processUid(children[0]!.pid)).toBe(0);
       expect(daemon.stderr()).toMatch(new RegExp(`running as ${user.name} \\(uid ${user.uid}\\), hosts file through root helper pid ${children[0]!.pid}; owner ${labelValue(`${user.name}.${hostname()}`)}`));
 
-      // A name from the block answers through its tunnel.
-      const [ip, names] = [...locEntries(hostsFile)].find(([, n]) => n.includes(`web.${namespace}`)) ?? [];
+      // A name from the block answers through its tunnel. The block is written through the helper
+      // after a coalescing window, so "forwarding" in loc list can come first.
+      const [ip, names] = await waitFor("web's names in the hosts block", async () => [...locEntries(hostsFile)].find(([, n]) => n.includes(`web.${namespace}`)), { timeoutMs: 10_000, intervalMs: 50 });
       expect(names).toEqual(["web", `web.${namespace}`, `web.${namespace}.svc`, `web.${namespace}.svc.cluster.local`]);
       expect(await ask(ip!, 80, "hello")).toBe("web-backend|hello");
       expect(readFileSync(hostsFile, "utf8").startsWith(USER_HOSTS)).toBe(true);
