@@ -10,6 +10,9 @@ export interface WaitOptions {
 /** Thrown by a probe to say "not yet" along with what it saw, for the timeout message. */
 export class NotYet extends Error {}
 
+/** Thrown by a probe when waiting longer cannot help (the process awaited has exited): rethrown at once. */
+export class StopWaiting extends Error {}
+
 /**
  * Calls `probe` until it returns something other than undefined and returns that. A probe that
  * throws counts as "not yet" (the API may be briefly unavailable); the last error is reported.
@@ -27,6 +30,7 @@ export async function waitFor<T>(
       if (result !== undefined) return result;
       last = "condition not met";
     } catch (error) {
+      if (error instanceof StopWaiting) throw error;
       last = error;
     }
     if (Date.now() >= deadline) {

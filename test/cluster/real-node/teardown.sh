@@ -41,6 +41,10 @@ stop_processes() {
   mapfile -t pids < <(node_pids)
   kill_pids KILL "${pids[@]}"
   wait_gone 5 "${pids[@]}"
+  # Agents whose pid file was lost (an up that died half-way) are found by name.
+  read -r -a pids <<<"$(live_agents)"
+  kill_pids KILL "${pids[@]}"
+  wait_gone 5 "${pids[@]}"
   rm -f "$state"/pids/*.pid
 }
 
@@ -104,13 +108,24 @@ teardown() {
   check_clean
 }
 
+# Live kubelet, kube-proxy and containerd processes of ours. A killed one that its adoptive parent
+# has not reaped yet (orphans go to PID 1, which in a CI sandbox may reap late) is a zombie: it
+# holds nothing but a pid, so it does not count.
+live_agents() {
+  local pid
+  for pid in $(pgrep -f -- "(kubelet|kube-proxy|containerd) --config $state/" || true); do
+    alive "$pid" && echo -n "$pid "
+  done
+  true
+}
+
 # Exit status 0 when nothing of the real node is left on this machine; what is left goes to stderr.
 check_clean() {
   local dirty=0 left
   left=$(node_pids | tr '\n' ' ')
   [[ -z "${left// /}" ]] || { log "left: processes $left"; dirty=1; }
-  left=$(pgrep -x kubelet; pgrep -x kube-proxy; pgrep -f "containerd --config $state/" || true)
-  [[ -z "$left" ]] || { log "left: kubelet/kube-proxy/containerd pids $(echo $left)"; dirty=1; }
+  left=$(live_agents)
+  [[ -z "$left" ]] || { log "left: kubelet/kube-proxy/containerd $(ps -o pid=,stat=,args= -p "${left// /,}" 2>/dev/null | cut -c1-120 | tr '\n' ';')"; dirty=1; }
   left=$({ iptables-save; ip6tables-save; } 2>/dev/null | grep -E '^:(KUBE|CNI)-' | cut -d' ' -f1 | tr '\n' ' ' || true)
   [[ -z "$left" ]] || { log "left: iptables chains $left"; dirty=1; }
   if command -v nft >/dev/null; then
