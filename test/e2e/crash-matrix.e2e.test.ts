@@ -141,8 +141,12 @@ async function crashThenRecover({ point, path, strategy, undoes }: CrashPoint, i
   expect(second.report.actions).toEqual([]);
 }
 
+// Five cases at once on a two-core machine: a case took 30 s here and up to 84 s on a loaded CI
+// machine, so the per-case limit is well above the suite's default 120 s.
+const CASE_TIMEOUT_MS = 240_000;
+
 describe.concurrent(`crash matrix: SIGKILL at ${POINTS.length} points, then loc recover`, () => {
   POINTS.forEach((crash, index) => {
-    it(`killed at ${crash.point} (${crash.strategy ?? "scale"}, ${crash.path}): recover restores everything${Array.isArray(crash.undoes) && crash.undoes.length ? ` (${crash.undoes.join(", ")})` : ""}`, () => crashThenRecover(crash, index));
+    it(`killed at ${crash.point} (${crash.strategy ?? "scale"}, ${crash.path}): recover restores everything${Array.isArray(crash.undoes) && crash.undoes.length ? ` (${crash.undoes.join(", ")})` : ""}`, () => crashThenRecover(crash, index), CASE_TIMEOUT_MS);
   });
 });
