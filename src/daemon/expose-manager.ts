@@ -1,5 +1,5 @@
 import { LocError } from "../errors.js";
-import { ExposeSession, type ExposeStatus, type SessionDeps } from "../expose/session.js";
+import { ExposeSession, type ExposeStatus, type ProxySettings, type SessionDeps } from "../expose/session.js";
 import type { ExposeSpec } from "../ipc/expose-params.js";
 import type { BackoffPolicy } from "../kube/backoff.js";
 import type { ExposeCluster } from "../kube/expose-cluster.js";
@@ -45,20 +45,7 @@ export class ExposeManager implements ExposeService {
       pollMs: this.deps.pollMs,
     };
     const session = new ExposeSession(
-      {
-        namespace: ref.namespace,
-        name: ref.name,
-        maps: spec.maps,
-        strategy: spec.strategy,
-        image: spec.image,
-        user: spec.user,
-        runAsUser: spec.runAsUser,
-        sshPort: spec.sshPort,
-        readyTimeoutMs: spec.readyTimeoutMs,
-        connectTimeoutMs: spec.connectTimeoutMs,
-        overrides: spec.overrides,
-        localHost: "127.0.0.1",
-      },
+      { ...proxySettings(spec), namespace: ref.namespace, name: ref.name, maps: spec.maps, strategy: spec.strategy, localHost: "127.0.0.1" },
       sessionDeps,
     );
     this.sessions.set(service, session);
@@ -92,4 +79,9 @@ export class ExposeManager implements ExposeService {
   async stopAll(reason: string): Promise<void> {
     await Promise.all([...this.sessions.values()].map((session) => session.stop(reason)));
   }
+}
+
+/** The spec's ProxySettings, nothing else (the session gets no protocol fields). */
+function proxySettings({ image, user, runAsUser, sshPort, readyTimeoutMs, connectTimeoutMs, overrides }: ProxySettings): ProxySettings {
+  return { image, user, runAsUser, sshPort, readyTimeoutMs, connectTimeoutMs, ...(overrides !== undefined ? { overrides } : {}) };
 }

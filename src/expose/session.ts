@@ -14,19 +14,28 @@ import { retarget } from "./selector.js";
 import { DEFAULT_STRATEGY, type ExposeStrategy } from "./strategy.js";
 import { undoStep, type UndoStep } from "./undo-steps.js";
 
-export interface ExposeOptions {
-  namespace: string;
-  name: string;
-  maps: MapFlag[];
-  /** Default `scale`. */
-  strategy?: ExposeStrategy;
+/**
+ * How a session's proxy pod and tunnel are set up: one list, so the protocol's checked request
+ * (ExposeSpec in src/ipc/expose-params.ts) and the session's options cannot drift apart.
+ */
+export interface ProxySettings {
+  /** The proxy pod's image, its SSH user and uid, and the port its sshd listens on. */
   image: string;
   user: string;
   runAsUser: number;
   sshPort: number;
   readyTimeoutMs: number;
   connectTimeoutMs: number;
+  /** Merged into the proxy pod's manifest. */
   overrides?: Record<string, unknown>;
+}
+
+export interface ExposeOptions extends ProxySettings {
+  namespace: string;
+  name: string;
+  maps: MapFlag[];
+  /** Default `scale`. */
+  strategy?: ExposeStrategy;
   /** Where mapped connections go on this machine. */
   localHost: string;
 }

@@ -1,24 +1,18 @@
 import { parseMapFlag, type MapFlag } from "../expose/ports.js";
+import type { ProxySettings } from "../expose/session.js";
 import { parseStrategy, type ExposeStrategy } from "../expose/strategy.js";
 import { formatServiceRef, parseServiceRef, type ServiceRef } from "../kube/service-ref.js";
 import { EXPOSE_DEFAULTS } from "./expose-defaults.js";
 import type { ExposeParams, UnexposeParams } from "./protocol.js";
 
 /** An expose request checked and completed with EXPOSE_DEFAULTS: what the daemon's expose manager consumes. */
-export interface ExposeSpec {
+export interface ExposeSpec extends ProxySettings {
   /** `ns/svc`, normalised. */
   service: string;
   ref: ServiceRef;
   transport: string;
   strategy: ExposeStrategy;
   maps: MapFlag[];
-  image: string;
-  user: string;
-  runAsUser: number;
-  sshPort: number;
-  readyTimeoutMs: number;
-  connectTimeoutMs: number;
-  overrides?: Record<string, unknown>;
   detach: boolean;
 }
 
