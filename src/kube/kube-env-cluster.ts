@@ -3,6 +3,7 @@ import type { EnvCluster, EnvPod, EnvWorkload, EnvWorkloadKind } from "../env/en
 import type { PodSpecLike } from "../env/model.js";
 import type { OwnerObject } from "./expose-cluster.js";
 import { call, orUndefined } from "./kube-request-error.js";
+import { listPodsMatching, readPod, readReplicaSetOwners, readService, toOwnerReference } from "./kube-objects.js";
 import type { ServiceObject } from "./service-model.js";
 import { makeTimedApiClient } from "./timed-api-client.js";
 
@@ -17,24 +18,21 @@ export class KubeEnvCluster implements EnvCluster {
   }
 
   async getService(namespace: string, name: string): Promise<ServiceObject | undefined> {
-    const service = await orUndefined(`read Service ${namespace}/${name}`, () => this.core.readNamespacedService({ namespace, name }));
+    const service = await readService(this.core, namespace, name);
     return service && { metadata: { name, namespace, uid: service.metadata?.uid }, spec: { selector: service.spec?.selector, type: service.spec?.type, ports: service.spec?.ports } };
   }
 
   async listPods(namespace: string, selector: Record<string, string>): Promise<EnvPod[]> {
-    const labelSelector = Object.entries(selector).map(([key, value]) => `${key}=${value}`).join(",");
-    const list = await call(`list pods ${labelSelector} in ${namespace}`, () => this.core.listNamespacedPod({ namespace, labelSelector }));
-    return list.items.map(toEnvPod);
+    return (await listPodsMatching(this.core, namespace, selector)).map(toEnvPod);
   }
 
   async readPod(namespace: string, name: string): Promise<EnvPod | undefined> {
-    const pod = await orUndefined(`read pod ${namespace}/${name}`, () => this.core.readNamespacedPod({ namespace, name }));
+    const pod = await readPod(this.core, namespace, name);
     return pod && toEnvPod(pod);
   }
 
-  async readReplicaSet(namespace: string, name: string): Promise<OwnerObject | undefined> {
-    const rs = await orUndefined(`read ReplicaSet ${namespace}/${name}`, () => this.apps.readNamespacedReplicaSet({ namespace, name }));
-    return rs && { kind: "ReplicaSet", namespace, name, uid: rs.metadata?.uid ?? "", ownerReferences: (rs.metadata?.ownerReferences ?? []).map((o) => ({ kind: o.kind, name: o.name, uid: o.uid, controller: o.controller === true })) };
+  readReplicaSet(namespace: string, name: string): Promise<OwnerObject | undefined> {
+    return readReplicaSetOwners(this.apps, namespace, name);
   }
 
   async readWorkload(kind: EnvWorkloadKind, namespace: string, name: string): Promise<EnvWorkload | undefined> {
@@ -77,7 +75,7 @@ function toEnvPod(pod: V1Pod): EnvPod {
     uid: pod.metadata?.uid ?? "",
     labels: { ...pod.metadata?.labels },
     annotations: { ...pod.metadata?.annotations },
-    ownerReferences: (pod.metadata?.ownerReferences ?? []).map((o) => ({ kind: o.kind, name: o.name, uid: o.uid, controller: o.controller === true })),
+    ownerReferences: (pod.metadata?.ownerReferences ?? []).map(toOwnerReference),
     spec: toPodSpec(pod.spec),
     phase: status.phase ?? "Pending",
     deleting: Boolean(pod.metadata?.deletionTimestamp),

@@ -5,9 +5,7 @@ import {
   setHeaderOptions,
   type KubeConfig,
   type V1Deployment,
-  type V1OwnerReference,
   type V1Pod,
-  type V1Service,
   type V1StatefulSet,
 } from "@kubernetes/client-node";
 import { KubeRequestError } from "./cluster-port.js";
@@ -15,7 +13,6 @@ import type {
   DeleteResult,
   ExposeCluster,
   OwnerObject,
-  OwnerReference,
   PodInfo,
   PodManifest,
   SecretInfo,
@@ -25,12 +22,10 @@ import type {
   WorkloadState,
 } from "./expose-cluster.js";
 import { call, invalidField, orUndefined, toKubeRequestError } from "./kube-request-error.js";
+import { listPodsMatching, readPod, readReplicaSetOwners, readService, toPodInfo, toServiceObject, toWorkloadState } from "./kube-objects.js";
 import { DEFAULT_REQUEST_TIMEOUT_MS } from "./request-timeout.js";
 import type { ServiceObject } from "./service-model.js";
 import { makeTimedApiClient } from "./timed-api-client.js";
-
-/** Container waiting reasons that are just "starting", not a problem worth reporting. */
-const BENIGN_WAITING = new Set(["ContainerCreating", "PodInitializing"]);
 
 /** ExposeCluster through the API server with the kubeconfig's credentials (client-node). */
 export class KubeExposeCluster implements ExposeCluster {
@@ -50,16 +45,12 @@ export class KubeExposeCluster implements ExposeCluster {
   }
 
   async getService(namespace: string, name: string): Promise<ServiceObject | undefined> {
-    const service = await orUndefined(`read Service ${namespace}/${name}`, () => this.core.readNamespacedService({ namespace, name }));
+    const service = await readService(this.core, namespace, name);
     return service && toServiceObject(service);
   }
 
   async listPods(namespace: string, selector: Record<string, string>): Promise<PodInfo[]> {
-    const labelSelector = Object.entries(selector)
-      .map(([key, value]) => `${key}=${value}`)
-      .join(",");
-    const list = await call(`list pods ${labelSelector} in ${namespace}`, () => this.core.listNamespacedPod({ namespace, labelSelector }));
-    return list.items.map(toPodInfo);
+    return (await listPodsMatching(this.core, namespace, selector)).map(toPodInfo);
   }
 
   async findPods(labelSelector: string, namespace?: string): Promise<PodInfo[]> {
@@ -70,21 +61,12 @@ export class KubeExposeCluster implements ExposeCluster {
   }
 
   async readPod(namespace: string, name: string): Promise<PodInfo | undefined> {
-    const pod = await orUndefined(`read pod ${namespace}/${name}`, () => this.core.readNamespacedPod({ namespace, name }));
+    const pod = await readPod(this.core, namespace, name);
     return pod && toPodInfo(pod);
   }
 
-  async readReplicaSet(namespace: string, name: string): Promise<OwnerObject | undefined> {
-    const rs = await orUndefined(`read ReplicaSet ${namespace}/${name}`, () => this.apps.readNamespacedReplicaSet({ namespace, name }));
-    return (
-      rs && {
-        kind: "ReplicaSet",
-        namespace: rs.metadata?.namespace ?? namespace,
-        name: rs.metadata?.name ?? name,
-        uid: rs.metadata?.uid ?? "",
-        ownerReferences: (rs.metadata?.ownerReferences ?? []).map(toOwnerReference),
-      }
-    );
+  readReplicaSet(namespace: string, name: string): Promise<OwnerObject | undefined> {
+    return readReplicaSetOwners(this.apps, namespace, name);
   }
 
   async readWorkload(ref: WorkloadRef): Promise<WorkloadState | undefined> {
@@ -238,86 +220,4 @@ async function deleted(what: string, request: () => Promise<unknown>): Promise<D
     }
     throw error;
   }
-}
-
-function toOwnerReference(ref: V1OwnerReference): OwnerReference {
-  return {
-    apiVersion: ref.apiVersion,
-    kind: ref.kind,
-    name: ref.name,
-    uid: ref.uid,
-    ...(ref.controller !== undefined ? { controller: ref.controller } : {}),
-  };
-}
-
-function toWorkloadState(ref: WorkloadRef, object: V1Deployment | V1StatefulSet): WorkloadState {
-  return {
-    ref: { ...ref },
-    uid: object.metadata?.uid ?? "",
-    resourceVersion: object.metadata?.resourceVersion ?? "",
-    replicas: object.spec?.replicas ?? 0,
-    annotations: { ...object.metadata?.annotations },
-  };
-}
-
-export function toPodInfo(pod: V1Pod): PodInfo {
-  const conditions = pod.status?.conditions ?? [];
-  const scheduled = conditions.find((c) => c.type === "PodScheduled");
-  const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
-  const waiting = statuses.map((s) => s.state?.waiting).find((w) => w?.reason && !BENIGN_WAITING.has(w.reason));
-  return {
-    namespace: pod.metadata?.namespace ?? "",
-    name: pod.metadata?.name ?? "",
-    uid: pod.metadata?.uid ?? "",
-    labels: { ...pod.metadata?.labels },
-    ownerReferences: (pod.metadata?.ownerReferences ?? []).map(toOwnerReference),
-    phase: pod.status?.phase ?? "Pending",
-    ready: conditions.some((c) => c.type === "Ready" && c.status === "True"),
-    deleting: Boolean(pod.metadata?.deletionTimestamp),
-    ...(scheduled?.status === "False" ? { unschedulable: reasonAndMessage(scheduled.reason, scheduled.message) } : {}),
-    ...(waiting ? { waiting: reasonAndMessage(waiting.reason, waiting.message) } : {}),
-    containerPorts: containerPorts(pod),
-  };
-}
-
-/** Named ports of all containers (init containers too, as sidecars may serve), name → number. */
-function containerPorts(pod: V1Pod): Record<string, number> {
-  const ports: Record<string, number> = {};
-  for (const container of [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]) {
-    for (const port of container.ports ?? []) if (port.name) ports[port.name] = port.containerPort;
-  }
-  return ports;
-}
-
-function reasonAndMessage(reason: string | undefined, message: string | undefined): string {
-  return message ? `${reason ?? "Unknown"}: ${message}` : (reason ?? "Unknown");
-}
-
-function toServiceObject(service: V1Service): ServiceObject {
-  const meta = service.metadata ?? {};
-  const spec = service.spec ?? {};
-  return {
-    apiVersion: "v1",
-    kind: "Service",
-    metadata: {
-      name: meta.name,
-      namespace: meta.namespace,
-      uid: meta.uid,
-      resourceVersion: meta.resourceVersion,
-      ...(meta.labels ? { labels: { ...meta.labels } } : {}),
-      ...(meta.annotations ? { annotations: { ...meta.annotations } } : {}),
-    },
-    spec: {
-      ...(spec.type !== undefined ? { type: spec.type } : {}),
-      ...(spec.clusterIP !== undefined ? { clusterIP: spec.clusterIP } : {}),
-      ...(spec.selector !== undefined ? { selector: { ...spec.selector } } : {}),
-      ...(spec.externalName !== undefined ? { externalName: spec.externalName } : {}),
-      ports: (spec.ports ?? []).map((p) => ({
-        ...(p.name !== undefined ? { name: p.name } : {}),
-        port: p.port,
-        ...(p.protocol !== undefined ? { protocol: p.protocol } : {}),
-        ...(p.targetPort !== undefined ? { targetPort: p.targetPort } : {}),
-      })),
-    },
-  };
 }

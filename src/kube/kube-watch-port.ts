@@ -90,7 +90,7 @@ export class KubeWatchPort implements WatchPort {
     for (const [key, value] of Object.entries(params)) if (value !== undefined) url.searchParams.set(key, String(value));
     let response: Response;
     try {
-      response = await fetch(url.toString(), { ...init, method: "GET", signal: deadline.signal as never });
+      response = await fetch(url.toString(), { ...init, method: "GET", signal: deadline.signal });
     } catch (error) {
       throw requestError(error, deadline, "GET", url.toString());
     }
