@@ -46,7 +46,7 @@ async function fetchVersion(config: KubeConfig, server: string, timeoutMs: numbe
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
   try {
-    const response = await fetch(`${server.replace(/\/$/, "")}/version`, { ...init, method: "GET", signal: controller.signal as never });
+    const response = await fetch(`${server.replace(/\/$/, "")}/version`, { ...init, method: "GET", signal: controller.signal });
     if (!response.ok) throw new KubeRequestError(`GET /version: ${response.status} ${response.statusText}`, response.status);
     const body = (await response.json()) as { gitVersion?: unknown };
     return typeof body.gitVersion === "string" ? body.gitVersion : "unknown version";

@@ -54,29 +54,35 @@ export function parseAnswer(line: string): DaemonResponse {
   }
   if (!isRecord(parsed)) throw protocolError();
   if (parsed.v !== PROTOCOL_VERSION) throw versionError(parsed.v);
-  const answer = parsed as unknown as DaemonResponse;
-  if (isRefusalAnswer(answer) || isStatusAnswer(answer) || isExposeEventAnswer(answer) || isExposeEndAnswer(answer)) return answer;
+  if (isRefusalAnswer(parsed) || isStatusAnswer(parsed) || isExposeEventAnswer(parsed) || isExposeEndAnswer(parsed)) return parsed;
   throw protocolError();
 }
 
-export function isRefusalAnswer(answer: DaemonResponse): answer is RefusalAnswer {
-  if (answer.ok !== false || !isRecord(answer.error)) return false;
-  const { message, hint, code } = answer.error;
+// Each guard reads an unknown value, so nothing is assumed of a line before its guard has checked it.
+
+/** Every answer carries the request's id. */
+function isAnswer(value: unknown, ok: boolean): value is Record<string, unknown> & { id: number } {
+  return isRecord(value) && typeof value.id === "number" && value.ok === ok;
+}
+
+export function isRefusalAnswer(value: unknown): value is RefusalAnswer {
+  if (!isAnswer(value, false) || !isRecord(value.error)) return false;
+  const { message, hint, code } = value.error;
   return typeof message === "string" && typeof hint === "string" && typeof code === "string";
 }
 
-export function isStatusAnswer(answer: DaemonResponse): answer is StatusAnswer {
-  if (answer.ok !== true || !("status" in answer) || !isRecord(answer.status)) return false;
-  const { tunnels, skipped, watchProblems, exposes } = answer.status;
+export function isStatusAnswer(value: unknown): value is StatusAnswer {
+  if (!isAnswer(value, true) || !isRecord(value.status)) return false;
+  const { tunnels, skipped, watchProblems, exposes } = value.status;
   return Array.isArray(tunnels) && Array.isArray(skipped) && Array.isArray(watchProblems) && Array.isArray(exposes);
 }
 
-export function isExposeEventAnswer(answer: DaemonResponse): answer is ExposeEventAnswer {
-  return answer.ok === true && "event" in answer && typeof answer.session === "string" && isRecord(answer.event) && typeof answer.event.type === "string" && typeof answer.time === "number";
+export function isExposeEventAnswer(value: unknown): value is ExposeEventAnswer {
+  return isAnswer(value, true) && typeof value.session === "string" && isRecord(value.event) && typeof value.event.type === "string" && typeof value.time === "number";
 }
 
-export function isExposeEndAnswer(answer: DaemonResponse): answer is ExposeEndAnswer {
-  return answer.ok === true && "end" in answer && typeof answer.session === "string" && isRecord(answer.end) && typeof answer.end.state === "string";
+export function isExposeEndAnswer(value: unknown): value is ExposeEndAnswer {
+  return isAnswer(value, true) && typeof value.session === "string" && isRecord(value.end) && typeof value.end.state === "string";
 }
 
 /** A refusal, thrown again on the client's side with the daemon's message, hint and code. */
