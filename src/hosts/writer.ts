@@ -1,9 +1,10 @@
+import { Subject } from "rxjs";
+import { coalesceWindows, timerScheduler, type Scheduler } from "./coalesce.js";
 import { type HostEntry, normalizeEntries } from "./host-entry.js";
 import { type HostsFs, type WriteOutcome, writeHostsEntries } from "./hosts-io.js";
 import type { LockOptions } from "./lock.js";
 
-/** Runs `callback` after `delayMs`; returns a function that cancels it. */
-export type Scheduler = (callback: () => void, delayMs: number) => () => void;
+export type { Scheduler } from "./coalesce.js";
 
 export interface HostsFileWriterOptions {
   path: string;
@@ -20,11 +21,6 @@ export interface HostsFileWriterOptions {
   write?: (path: string, entries: HostEntry[]) => Promise<WriteOutcome>;
 }
 
-const timerScheduler: Scheduler = (callback, delayMs) => {
-  const timer = setTimeout(callback, delayMs);
-  return () => clearTimeout(timer);
-};
-
 /**
  * Keeps loc's hosts block equal to the latest `update()`. Each update is the whole desired set;
  * a burst of them within `coalesceMs` is one write (a window, not a debounce, so a steady stream of
@@ -32,17 +28,19 @@ const timerScheduler: Scheduler = (callback, delayMs) => {
  */
 export class HostsFileWriter {
   private pending: HostEntry[] | undefined;
-  private cancelTimer: (() => void) | undefined;
+  /** A pulse per update; the window each burst opens ends in one write (coalesce.ts). */
+  private readonly updates = new Subject<void>();
+  /** flush() closes the open window: it writes at once itself. */
+  private readonly windowClosed = new Subject<void>();
   private queue: Promise<void> = Promise.resolve();
   private writeCount = 0;
   /** The entries the file is known to hold (written, or found already there), as text. */
   private written: string | undefined;
-  private readonly coalesceMs: number;
-  private readonly schedule: Scheduler;
 
   constructor(private readonly options: HostsFileWriterOptions) {
-    this.coalesceMs = options.coalesceMs ?? 50;
-    this.schedule = options.schedule ?? timerScheduler;
+    this.updates
+      .pipe(coalesceWindows(options.schedule ?? timerScheduler, options.coalesceMs ?? 50, this.windowClosed))
+      .subscribe(() => this.drain().catch((error: unknown) => this.options.onError?.(error)));
   }
 
   /** Files written so far (writes skipped because nothing changed don't count). */
@@ -56,16 +54,12 @@ export class HostsFileWriter {
     // Most daemon passes change endpoints, not names: nothing to write, so not even a re-read.
     if (this.pending === undefined && entriesKey(normalized) === this.written) return;
     this.pending = normalized;
-    this.cancelTimer ??= this.schedule(() => {
-      this.cancelTimer = undefined;
-      this.drain().catch((error: unknown) => this.options.onError?.(error));
-    }, this.coalesceMs);
+    this.updates.next();
   }
 
   /** Writes any pending update now and waits for it and any write already running. */
   async flush(): Promise<void> {
-    this.cancelTimer?.();
-    this.cancelTimer = undefined;
+    this.windowClosed.next();
     await this.drain();
   }
 
