@@ -16,7 +16,7 @@ export async function recoverBeforeServing(options: { store: EventStore; owner: 
     if (nothingToRecover(input)) return undefined;
     const report = await recover(
       { ...input, staleFiles: [] },
-      { cluster: () => options.cluster, clusterUrl: options.clusterUrl, hosts: fileHostsCleaner, record: (stream, event) => store.append(stream, [event], ANY_VERSION), dryRun: false, by: "loc daemon on start" },
+      { cluster: () => options.cluster, clusterUrl: options.clusterUrl, hosts: fileHostsCleaner, record: (stream, event, expected = ANY_VERSION) => store.append(stream, [event], expected), dryRun: false, by: "loc daemon on start" },
     );
     for (const action of report.actions.filter((a) => a.status !== "done")) log(`loc daemon: recovery ${action.status}: ${action.detail ?? `${action.action} ${action.target}`}`);
     log(`loc daemon: recovered ${report.sessions} unfinished session(s) of an earlier run; ${summarizeRecovery(report)}`);

@@ -4,7 +4,7 @@ import { parseHostsFile } from "../hosts/block.js";
 import { writeHostsEntries } from "../hosts/hosts-io.js";
 import type { ExposeCluster } from "../kube/expose-cluster.js";
 import type { EventStore } from "../store/event-store.js";
-import { DAEMON_STREAM } from "../store/streams.js";
+import { DAEMON_STREAM, exposeStream } from "../store/streams.js";
 import { sessionsFromCluster } from "./from-cluster.js";
 import type { HostsCleaner, RecoveryInput } from "./recover.js";
 import { unfinishedDaemonRuns, unfinishedSessions } from "./sessions.js";
@@ -14,7 +14,9 @@ const DAEMON_EVENTS = ["daemon.started", "daemon.stopped", "hosts.written"];
 
 /** What the event log says is unfinished: sessions of `owner`, and daemon runs that died with a hosts block. */
 export function inputFromStore(store: EventStore | undefined, owner: string, extraHostsFiles: readonly string[] = []): Omit<RecoveryInput, "staleFiles"> {
-  const sessions = store ? unfinishedSessions(store.read({ types: SESSION_EVENTS }), owner).sessions : [];
+  // Each stream's version is taken right after the read: the guard covers the time recovery spends
+  // in the cluster, which is where a stopping daemon's appends would land.
+  const sessions = store ? unfinishedSessions(store.read({ types: SESSION_EVENTS }), owner).sessions.map((s) => ({ ...s, version: store.streamVersion(exposeStream(s.id)) })) : [];
   const runs = store ? unfinishedDaemonRuns(store.read({ stream: DAEMON_STREAM, types: DAEMON_EVENTS })) : [];
   return {
     source: "store",

@@ -9,6 +9,7 @@ import type { MutationScope } from "../expose/mutation.js";
 import { applyUndo, describeUndo, undoTarget, type UndoAction } from "../expose/undo.js";
 import { planStep, stepTarget, undoSteps } from "../expose/undo-steps.js";
 import type { ExposeCluster } from "../kube/expose-cluster.js";
+import { ConcurrencyError } from "../store/event-store.js";
 import type { NewEvent } from "../store/events.js";
 import { DAEMON_STREAM, exposeStream, RECOVERY_STREAM } from "../store/streams.js";
 import type { RecoverableSession } from "./sessions.js";
@@ -50,8 +51,11 @@ export interface RecoveryDeps {
   /** The API server the current context points at. */
   clusterUrl?: string;
   hosts: HostsCleaner;
-  /** Appends one event; throws when it cannot (then the change it announces is not made). */
-  record: (stream: string, event: NewEvent) => void;
+  /**
+   * Appends one event; throws when it cannot (then the change it announces is not made), e.g. a
+   * ConcurrencyError when `expectedVersion` is given and the stream has moved past it.
+   */
+  record: (stream: string, event: NewEvent, expectedVersion?: number) => void;
   dryRun: boolean;
   /** Who recovers, for the sessions' terminal events (default "loc recover"). */
   by?: string;
@@ -135,13 +139,18 @@ async function recoverSession(session: RecoverableSession, deps: RecoveryDeps, r
     report({ ...about, action: "recover", target: `session ${session.id}`, status: "failed", detail: `it ran on ${session.cluster}, the current context is ${deps.clusterUrl}: rerun with --context or --kubeconfig for that cluster` });
     return;
   }
+  // Appends expect the version the log was read at: another writer since then ends this session's recovery.
+  let version = session.version;
   const scope: MutationScope = {
     cluster: deps.cluster(),
     sessionId: session.id,
     owner: session.owner,
     namespace: session.namespace,
     service: session.service,
-    record: (event) => deps.record(exposeStream(session.id), event),
+    record: (event) => {
+      deps.record(exposeStream(session.id), event, version);
+      if (version !== undefined) version += 1;
+    },
   };
   let failed = false;
   for (const step of undoSteps(session)) {
@@ -168,10 +177,17 @@ async function recoverSession(session: RecoverableSession, deps: RecoveryDeps, r
       } catch (error) {
         failed = true;
         report({ ...line, status: "failed", detail: `${line.detail}: ${errorMessage(error)}` });
+        // Someone else writes this session's log: its later steps are theirs, not this run's.
+        if (error instanceof ConcurrencyError) return;
       }
     }
   }
-  if (!failed && !deps.dryRun) scope.record({ type: "expose.stopped", data: { service: session.service, reason: `recovered by ${deps.by ?? "loc recover"}` } });
+  if (failed || deps.dryRun) return;
+  try {
+    scope.record({ type: "expose.stopped", data: { service: session.service, reason: `recovered by ${deps.by ?? "loc recover"}` } });
+  } catch (error) {
+    report({ ...about, action: "record", target: `session ${session.id}`, status: "failed", detail: errorMessage(error) });
+  }
 }
 
 async function cleanHosts(paths: readonly string[], deps: RecoveryDeps, report: (action: RecoveryAction) => void): Promise<boolean> {

@@ -14,6 +14,12 @@ export interface RecoverableSession extends SessionChanges {
   owner: string;
   /** The API server the session ran against, when recorded. */
   cluster?: string;
+  /**
+   * The `expose:<id>` stream's version when the log was read (absent for a session found in the
+   * cluster): recovery appends expecting it, so a process that wrote to the stream since then (a
+   * daemon stopping the session as `loc recover` read the log) makes recovery stop, not redo.
+   */
+  version?: number;
 }
 
 interface Fold {

@@ -109,6 +109,27 @@ describe("recover() over the cluster twin", () => {
     expect(w.twin.workload(WEB)).toMatchObject({ replicas: 2, annotations: {} });
   });
 
+  it("appends at the stream version the log was read at: a write since then stops that session's recovery, nothing undone", async () => {
+    const strict = (w: ReturnType<typeof world>) => w.deps({ record: (stream, event, expected = ANY_VERSION) => w.store.append(stream, [event], expected) });
+    // Nobody else writes: every append lands at the version it expects.
+    const calm = world();
+    await crashedSession(calm, "createPod");
+    expect(await recover({ ...inputFromStore(calm.store, OWNER), staleFiles: [] }, strict(calm))).toMatchObject({ done: 4, failed: 0 });
+    expect(types(calm.store, "s1").at(-1)).toBe("expose.stopped");
+
+    // A daemon stops the session after the log was read: recovery must not redo its undo.
+    const raced = world();
+    await crashedSession(raced, "createPod");
+    const input = inputFromStore(raced.store, OWNER);
+    expect(input.sessions[0]?.version).toBe(raced.store.streamVersion(exposeStream("s1")));
+    raced.store.append(exposeStream("s1"), [{ type: "expose.stopped", data: { service: "shop/web", reason: "stopped by its daemon" } }], ANY_VERSION);
+    const before = raced.twin.calls.length;
+    const report = await recover({ ...input, staleFiles: [] }, strict(raced));
+    expect(report).toMatchObject({ done: 0, failed: 1 });
+    expect(report.actions[0]?.detail).toMatch(/is at version \d+, not the expected \d+/);
+    expect(mutations(raced.twin, before)).toEqual([]);
+  });
+
   it("leaves a workload someone else rescaled after the crash, but takes loc's annotations off", async () => {
     const w = world();
     await crashedSession(w, "createPod");

@@ -85,7 +85,7 @@ export async function recoverCommand(flags: RecoverFlags, io: CliIO): Promise<nu
           },
           clusterUrl: kubeConfig?.getCurrentCluster()?.server,
           hosts: fileHostsCleaner,
-          record: (stream, event) => store?.append(stream, [event], ANY_VERSION),
+          record: (stream, event, expected = ANY_VERSION) => store?.append(stream, [event], expected),
           dryRun,
         },
       );
