@@ -10,7 +10,6 @@ const SUMMARIES: Summarizers = {
   "watch.relisted": (d) => `${d.resource}: ${d.reason}`,
   "hosts.written": (d) => `${d.names} names in ${d.path}`,
   "address.assigned": (d) => `${d.service} gets ${d.ip}`,
-  "address.released": (d) => `${d.service} gives up ${d.ip}: ${d.reason}`,
   "tunnel.waitingForEndpoints": (d) => `${d.service}${d.reason ? `: ${d.reason}` : ""}`,
   "tunnel.connecting": (d) => `${d.service} → pod ${d.pod} on ${d.ip}`,
   "tunnel.forwarding": (d) => `${d.service} → pod ${d.pod} on ${d.ip} ${d.ports.join(", ")}`,

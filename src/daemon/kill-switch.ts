@@ -48,9 +48,6 @@ export function withKillSwitch(store: EventStore, spec: string | undefined, kill
     },
     streamVersion: (stream) => store.streamVersion(stream),
     read: (filter) => store.read(filter),
-    get appended$() {
-      return store.appended$;
-    },
     close: () => store.close(),
   };
 }

@@ -1,4 +1,3 @@
-import type { Observable } from "rxjs";
 import { payloadProblem, type NewEvent, type StoredEvent } from "./events.js";
 
 /** Appending at a version other than the stream's current one: someone else appended first. */
@@ -45,8 +44,6 @@ export interface EventStore {
   /** Current version of a stream (0 when it has no events). */
   streamVersion(stream: string): number;
   read(filter?: EventFilter): StoredEvent[];
-  /** Events appended through this handle, each after its transaction committed. */
-  readonly appended$: Observable<StoredEvent>;
   close(): void;
 }
 

@@ -15,7 +15,6 @@ export interface EventPayloads {
   "watch.relisted": { resource: string; reason: string };
   "hosts.written": { path: string; names: number };
   "address.assigned": { service: string; ip: string };
-  "address.released": { service: string; ip: string; reason: string };
   "tunnel.waitingForEndpoints": { service: string; reason?: string };
   "tunnel.connecting": { service: string; pod: string; ip: string };
   "tunnel.forwarding": { service: string; pod: string; ip: string; ports: string[] };
@@ -55,7 +54,6 @@ const SHAPES: { [T in EventType]: Record<keyof EventPayloads[T], FieldKind> } = 
   "watch.relisted": { resource: "string", reason: "string" },
   "hosts.written": { path: "string", names: "number" },
   "address.assigned": { service: "string", ip: "string" },
-  "address.released": { service: "string", ip: "string", reason: "string" },
   "tunnel.waitingForEndpoints": { service: "string", reason: "string?" },
   "tunnel.connecting": { service: "string", pod: "string", ip: "string" },
   "tunnel.forwarding": { service: "string", pod: "string", ip: "string", ports: "array" },

@@ -1,9 +1,5 @@
 import Database from "better-sqlite3";
 import { closeSync, existsSync, openSync } from "node:fs";
-import type { Observable } from "rxjs";
-// Subject alone (~15 files), not rxjs's index (~230 files, ~70 ms): `loc history` opens this store
-// and should start as fast as the process can. ADR 0010.
-import { Subject } from "rxjs/internal/Subject";
 import { LocError } from "../errors.js";
 import { decodeRow, serviceOf, type EventRow, type NewEvent, type StoredEvent } from "./events.js";
 import {
@@ -37,9 +33,6 @@ export function busyTimeoutFrom(env: NodeJS.ProcessEnv): number {
 
 /** The event store on a real SQLite file (WAL, so readers never block the daemon's appends). */
 export class SqliteEventStore implements EventStore {
-  private readonly appended = new Subject<StoredEvent>();
-  /** Events appended through this handle, after their transaction committed. */
-  readonly appended$: Observable<StoredEvent> = this.appended.asObservable();
   private readonly versionOf: Database.Statement<[string], number>;
   private readonly insert: Database.Statement<[string, number, string, string, number, string | null]>;
 
@@ -127,7 +120,6 @@ export class SqliteEventStore implements EventStore {
     } catch (error) {
       throw translateSqliteError(error, this.path, this.busyTimeoutMs);
     }
-    for (const row of rows) this.appended.next(decodeRow(row));
     const last = rows.at(-1);
     return { version: last?.version ?? this.streamVersion(stream), lastSeq: last?.seq ?? 0 };
   }
@@ -165,7 +157,6 @@ export class SqliteEventStore implements EventStore {
   }
 
   close(): void {
-    this.appended.complete();
     if (this.db.open) this.db.close();
   }
 }

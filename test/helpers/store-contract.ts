@@ -70,16 +70,6 @@ export function eventStoreContract(name: string, make: (now: () => number) => Ev
       expect(seqs(store.read({ service: "a/x", since: 500, limit: 1 }))).toEqual([10]);
     });
 
-    it("reports appended events to subscribers after commit, in order", () => {
-      const store = make(() => 5);
-      const seen: string[] = [];
-      const sub = store.appended$.subscribe((e) => seen.push(`${e.stream}#${e.version}`));
-      store.append("s", [connecting("a/x"), connecting("a/x")], 0);
-      expect(() => store.append("s", [connecting("a/x")], 0)).toThrow(ConcurrencyError);
-      sub.unsubscribe();
-      expect(seen).toEqual(["s#1", "s#2"]);
-    });
-
     it("round-trips unicode and JSON-hostile text exactly", () => {
       const store = make(() => 5);
       const error = 'quote " backslash \\ newline \n emoji 🚀 nul \u0000';

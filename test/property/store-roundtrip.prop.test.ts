@@ -5,8 +5,6 @@ import { describe, expect, it } from "vitest";
 import type { EventFilter, EventStore } from "../../src/store/event-store.js";
 import { MemoryEventStore } from "../support/memory-store.js";
 import { SqliteEventStore } from "../../src/store/sqlite-store.js";
-import { LiveProjection } from "../../src/store/live-projection.js";
-import { fold } from "../../src/store/projection.js";
 import { appendsArb, serviceArb, streamArb } from "../helpers/arbitraries.js";
 import { scratchDir } from "../helpers/temp.js";
 
@@ -86,29 +84,6 @@ describe.each(adapters)("event store properties: %s", (_name, make) => {
         }
       }),
       { numRuns: 80 },
-    );
-  });
-
-  it("folding the log gives the same state as the live projection, after every append", () => {
-    fc.assert(
-      fc.property(appendsArb, fc.nat(30), (appends, seedAt) => {
-        let clock = 0;
-        const { store, dispose } = make(() => (clock += 7));
-        try {
-          // Part of the log exists before the projection starts: it must seed from it.
-          appends.slice(0, seedAt).forEach(({ stream, events }) => store.append(stream, events, -1));
-          const live = new LiveProjection(store);
-          for (const { stream, events } of appends.slice(seedAt)) {
-            store.append(stream, events, -1);
-            expect(live.current).toEqual(fold(store.read()));
-          }
-          expect(live.current).toEqual(fold(store.read()));
-          live.stop();
-        } finally {
-          dispose();
-        }
-      }),
-      { numRuns: 60 },
     );
   });
 });

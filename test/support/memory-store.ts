@@ -1,4 +1,3 @@
-import { Subject, type Observable } from "rxjs";
 import { decodeRow, serviceOf, type EventRow, type NewEvent, type StoredEvent } from "../../src/store/events.js";
 import {
   ANY_VERSION,
@@ -17,8 +16,6 @@ interface MemoryRow extends EventRow {
 export class MemoryEventStore implements EventStore {
   private readonly rows: MemoryRow[] = [];
   private readonly versions = new Map<string, number>();
-  private readonly appended = new Subject<StoredEvent>();
-  readonly appended$: Observable<StoredEvent> = this.appended.asObservable();
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -45,7 +42,6 @@ export class MemoryEventStore implements EventStore {
     }
     this.rows.push(...added);
     this.versions.set(stream, version);
-    for (const row of added) this.appended.next(decodeRow(row));
     return { version, lastSeq: this.rows.length };
   }
 
@@ -75,6 +71,6 @@ export class MemoryEventStore implements EventStore {
   }
 
   close(): void {
-    this.appended.complete();
+    // Nothing to release.
   }
 }
