@@ -19,7 +19,7 @@ export default tseslint.config(
   },
   { files: ["src/cli/main.ts", "test/**", "bench/**"], rules: { "no-restricted-syntax": "off" } },
   {
-    // Commands are imported when they run (ADR 0010); test/unit/cli-module-graph.unit.test.ts checks the graph.
+    // Commands are imported when they run (ADR 0010); test/unit/cli/program.module-graph.unit.test.ts checks the graph.
     files: ["src/cli/program.ts", "src/cli/main.ts"],
     rules: {
       "@typescript-eslint/no-restricted-imports": [

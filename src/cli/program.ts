@@ -5,7 +5,7 @@ import { DEFAULT_FORWARD_TRANSPORT } from "../transports/forward-names.js";
 import { LocError } from "../errors.js";
 // Types only: each command's module (and whatever it pulls in: the Kubernetes client, ssh2, SQLite)
 // is imported when that command runs, so `loc list` or `--version` start in tens of milliseconds.
-// test/unit/cli-module-graph.unit.test.ts keeps it so; ADR 0010.
+// test/unit/cli/program.module-graph.unit.test.ts keeps it so; ADR 0010.
 import type { DaemonFlags } from "./commands/daemon.js";
 import type { DoctorFlags } from "./commands/doctor.js";
 import type { EnvFlags } from "./commands/env.js";

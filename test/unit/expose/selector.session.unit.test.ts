@@ -1,6 +1,6 @@
 // `loc expose --strategy selector` on the cluster twin: the Service is pointed at the proxy pod and
 // back, conditionally on its resourceVersion; no workload is ever touched. Recovery of crashed
-// selector sessions is in recover-engine.unit.test.ts (it shares that file's crash helper).
+// selector sessions is in test/unit/recover/recover.twin.unit.test.ts (it shares that file's crash helper).
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { LocError } from "../../../src/errors.js";

@@ -1,5 +1,5 @@
 // The local label-selector parser against a table of selectors with the API server's verdicts
-// (test/e2e/label-selector.e2e.test.ts asks the real server the same questions).
+// (test/e2e/kube/label-selector.api-server.e2e.test.ts asks the real server the same questions).
 import { describe, expect, it } from "vitest";
 import { LocError } from "../../../src/errors.js";
 import { labelKeyProblems, labelValueProblems, parseLabelSelector } from "../../../src/kube/label-selector.js";

@@ -1,4 +1,4 @@
-// The helper's request handling in-process (the process plumbing is in privsep-helper-process).
+// The helper's request handling in-process (the process plumbing is in helper-client.process.unit.test.ts).
 import { readFileSync, realpathSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";

@@ -1,6 +1,6 @@
 // Connect errors classified: a failure every retry would meet again (refused key, wrong host key, no
 // common protocol, RBAC saying no) fails the expose at once with its reason; network failures are
-// retried as before. The real sshd cases are in test/e2e/ssh-connect-errors.e2e.test.ts.
+// retried as before. The real sshd cases are in test/e2e/transports/connect-errors.real-sshd.e2e.test.ts.
 import { KubeConfig } from "@kubernetes/client-node";
 import http from "node:http";
 import net, { type AddressInfo } from "node:net";
