@@ -16,12 +16,15 @@ const WATCH_TIMEOUT_SECONDS = 300;
  */
 export class KubeWatchPort implements WatchPort {
   private readonly timeoutMs: number;
+  private readonly watchTimeoutSeconds: number;
 
+  /** `watchTimeoutSeconds` is for tests that need the server to end watches soon (default 300). */
   constructor(
     private readonly config: KubeConfig,
-    options: { timeoutMs?: number } = {},
+    options: { timeoutMs?: number; watchTimeoutSeconds?: number } = {},
   ) {
     this.timeoutMs = options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.watchTimeoutSeconds = options.watchTimeoutSeconds ?? WATCH_TIMEOUT_SECONDS;
   }
 
   async list<T extends KubeObject>(ref: CollectionRef, signal: AbortSignal): Promise<ListResult<T>> {
@@ -38,7 +41,7 @@ export class KubeWatchPort implements WatchPort {
   }
 
   async watch(ref: CollectionRef, resourceVersion: string, onEvent: (event: RawWatchEvent) => void, signal: AbortSignal): Promise<void> {
-    const query = { watch: "true", resourceVersion, allowWatchBookmarks: "true", timeoutSeconds: WATCH_TIMEOUT_SECONDS };
+    const query = { watch: "true", resourceVersion, allowWatchBookmarks: "true", timeoutSeconds: this.watchTimeoutSeconds };
     const deadline = new RequestDeadline(this.timeoutMs, signal);
     try {
       const init = await this.credentials();

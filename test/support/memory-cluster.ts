@@ -18,6 +18,7 @@ export class MemoryCluster implements WatchPort {
   private compactedBelow = 0;
   private readonly watchers = new Set<Watcher>();
   private readonly failures: { path: string; error: Error }[] = [];
+  private readonly refused = new Map<string, Error>();
   readonly calls = { list: 0, watch: 0 };
 
   upsert(path: string, object: KubeObject): void {
@@ -48,6 +49,11 @@ export class MemoryCluster implements WatchPort {
     this.failures.push({ path, error });
   }
 
+  /** Every list and watch of `path` fails with `error` from now on (a resource the server does not serve). */
+  refuse(path: string, error: Error): void {
+    this.refused.set(path, error);
+  }
+
   /** The server ends every open watch, as on its timeout (or, with an error, as on a crash). */
   endWatches(error?: Error): void {
     for (const watcher of [...this.watchers]) watcher.end(error);
@@ -70,7 +76,11 @@ export class MemoryCluster implements WatchPort {
 
   watch(ref: CollectionRef, resourceVersion: string, onEvent: (event: RawWatchEvent) => void, signal: AbortSignal): Promise<void> {
     this.calls.watch += 1;
-    this.takeFailure(ref.path);
+    try {
+      this.takeFailure(ref.path);
+    } catch (error) {
+      return Promise.reject(error as Error); // as the real port fails: a rejected promise, never a throw
+    }
     const from = Number(resourceVersion);
     if (from < this.compactedBelow) return Promise.reject(new KubeRequestError("too old resource version", 410));
     return new Promise((resolve, reject) => {
@@ -90,6 +100,8 @@ export class MemoryCluster implements WatchPort {
   }
 
   private takeFailure(path: string): void {
+    const refusal = this.refused.get(path);
+    if (refusal) throw refusal;
     const index = this.failures.findIndex((f) => f.path === path);
     if (index < 0) return;
     const [failure] = this.failures.splice(index, 1);
