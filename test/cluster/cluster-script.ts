@@ -7,11 +7,19 @@ export const clusterScript = fileURLToPath(new URL("./cluster.sh", import.meta.u
 
 export type ClusterCommand = "up" | "down" | "status" | "kubeconfig" | "bin" | "restart-apiserver";
 
+export interface ScriptResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
 const stderrTailLines = 30;
 
-export function runClusterScript(command: ClusterCommand): Promise<string> {
+/** `bash cluster.sh ARGS...`, its stderr passed on as it comes; resolves with how it ended, whatever that was. */
+export function runClusterScriptArgs(args: readonly string[]): Promise<ScriptResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn("bash", [clusterScript, command], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn("bash", [clusterScript, ...args], { stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
@@ -20,13 +28,17 @@ export function runClusterScript(command: ClusterCommand): Promise<string> {
       process.stderr.write(chunk);
     });
     child.on("error", reject);
-    child.on("close", (code, signal) => {
-      if (code === 0) {
-        resolve(stdout.trim());
-        return;
-      }
-      const tail = stderr.trimEnd().split("\n").slice(-stderrTailLines).join("\n");
-      reject(new Error(`\`bash ${clusterScript} ${command}\` failed (${signal ?? `exit ${code}`}):\n${tail}`));
-    });
+    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
+}
+
+/** The last `lines` lines of what a failed run said. */
+export function stderrTail(result: ScriptResult, lines = stderrTailLines): string {
+  return result.stderr.trimEnd().split("\n").slice(-lines).join("\n");
+}
+
+export async function runClusterScript(command: ClusterCommand): Promise<string> {
+  const result = await runClusterScriptArgs([command]);
+  if (result.code === 0) return result.stdout.trim();
+  throw new Error(`\`bash ${clusterScript} ${command}\` failed (${result.signal ?? `exit ${result.code}`}):\n${stderrTail(result)}`);
 }
