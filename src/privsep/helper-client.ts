@@ -8,7 +8,8 @@ import type { LoopbackAliases } from "../daemon/loopback-aliases.js";
 import { LocError } from "../errors.js";
 import type { HostEntry } from "../hosts/host-entry.js";
 import type { WriteOutcome } from "../hosts/hosts-io.js";
-import { formatRangeArg, type HelperAnswer, LineSplitter, type WireError } from "./protocol.js";
+import { readHelperLine, readHelperMessage } from "./helper-answers.js";
+import { formatRangeArg, LineSplitter, type WireError } from "./protocol.js";
 
 export interface StartHostsHelperOptions {
   hostsFile: string;
@@ -48,6 +49,10 @@ export function helperNodeArgs(execArgv: readonly string[] = process.execArgv): 
 
 function deathError(reason: string): LocError {
   return new LocError(`loc's privileged hosts helper died (${reason})`, "restart sudo loc daemon; if loc's block is still in the hosts file, the next start removes it", "HOSTS_HELPER_DIED");
+}
+
+function unreadableAnswer(): LocError {
+  return new LocError("loc's hosts helper sent an answer this daemon cannot read", "run the daemon and its helper from the same loc: restart sudo loc daemon", "HOSTS_HELPER_PROTOCOL");
 }
 
 function answerError(error: WireError): LocError {
@@ -95,10 +100,11 @@ class Client implements HostsHelperClient {
     child.stdin.on("error", () => undefined);
     const lines = new LineSplitter((line) => this.onLine(line), () => this.onExit(null, null, "an answer too large"));
     // A bound server arrives with its answer; the daemon must not wait on the channel to exit.
-    child.on("message", (message: HelperAnswer, handle: unknown) => {
-      if (message.ok && message.id !== null && handle instanceof net.Server) {
-        this.servers.set(message.id, handle);
-        this.onLine(JSON.stringify(message));
+    child.on("message", (value: unknown, handle: unknown) => {
+      const message = readHelperMessage(value);
+      if (message?.kind === "answer" && message.answer.ok && handle instanceof net.Server) {
+        this.servers.set(message.answer.id, handle);
+        this.onLine(JSON.stringify(value));
       }
     });
     child.channel?.unref();
@@ -181,23 +187,20 @@ class Client implements HostsHelperClient {
   }
 
   private onLine(line: string): void {
-    let message: (HelperAnswer & { ready?: undefined }) | { ready: boolean; error?: WireError };
-    try {
-      message = JSON.parse(line) as typeof message;
-    } catch {
-      return;
-    }
-    if (message.ready !== undefined) {
+    const message = readHelperLine(line);
+    if (!message) return;
+    if (message.kind === "ready") {
       if (message.ready) this.readyWaiter?.resolve();
       else this.readyWaiter?.reject(answerError(message.error ?? { message: "the hosts helper could not start" }));
       return;
     }
-    const answer = message as HelperAnswer;
-    const waiter = answer.id === null ? undefined : this.pending.get(answer.id);
-    if (!waiter || answer.id === null) return;
-    this.pending.delete(answer.id);
-    if (answer.ok) waiter.resolve(answer.outcome);
-    else waiter.reject(answerError(answer.error));
+    const id = message.kind === "answer" ? message.answer.id : message.id;
+    const waiter = id === null ? undefined : this.pending.get(id);
+    if (!waiter || id === null) return;
+    this.pending.delete(id);
+    if (message.kind === "unreadable") waiter.reject(unreadableAnswer());
+    else if (message.answer.ok) waiter.resolve(message.answer.outcome);
+    else waiter.reject(answerError(message.answer.error));
   }
 
   private onExit(code: number | null, signal: NodeJS.Signals | null, problem?: string): void {

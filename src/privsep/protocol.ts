@@ -41,8 +41,11 @@ export interface WireError {
   code?: string;
 }
 
+/** What a request did: a hosts write's outcome, an alias done, a port listening. */
+export type HelperOutcome = WriteOutcome | "done" | "listening";
+
 export type HelperAnswer =
-  | { id: number; ok: true; outcome: WriteOutcome | "done" | "listening" }
+  | { id: number; ok: true; outcome: HelperOutcome }
   // id is null when the line could not be read far enough to find one.
   | { id: number | null; ok: false; error: WireError };
 
@@ -134,7 +137,7 @@ function checkEntries(entries: unknown, range: LoopbackRange, id: number): HostE
   });
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
