@@ -22,7 +22,9 @@ const ERROR_TEXT_GRACE_MS = 200;
  * failure there) and a data stream, paired by `requestid`. Its failure never touches the session.
  */
 export class PortForwardConnection extends Duplex {
-  private errorText = "";
+  // Bytes, not a string: a DATA frame may come in pieces that split a UTF-8 character.
+  private errorBytes: Buffer[] = [];
+  private errorLength = 0;
   private dataReplied = false;
   private readonly waitingForReply: (() => void)[] = [];
   private localFinSent = false;
@@ -45,7 +47,10 @@ export class PortForwardConnection extends Duplex {
     if (this.destroyed) return true;
     const fin = (flags & FLAG_FIN) !== 0;
     if (streamId === this.errorStreamId) {
-      if (this.errorText.length < MAX_ERROR_TEXT) this.errorText += data.toString("utf8");
+      if (this.errorLength < MAX_ERROR_TEXT && data.length) {
+        this.errorBytes.push(data);
+        this.errorLength += data.length;
+      }
       if (fin) this.onErrorStreamDone();
       return true;
     }
@@ -61,6 +66,10 @@ export class PortForwardConnection extends Duplex {
     return more;
   }
 
+  private errorText(): string {
+    return Buffer.concat(this.errorBytes).toString("utf8");
+  }
+
   onReply(streamId: number): void {
     if (streamId !== this.dataStreamId || this.dataReplied) return;
     this.dataReplied = true;
@@ -69,7 +78,7 @@ export class PortForwardConnection extends Duplex {
 
   onReset(streamId: number, status: number): void {
     if (streamId === this.errorStreamId) return this.onErrorStreamDone();
-    if (this.errorStreamDone || this.errorText) return this.failWithErrorText(`port-forward stream reset by the server (status ${status})`);
+    if (this.errorStreamDone || this.errorLength > 0) return this.failWithErrorText(`port-forward stream reset by the server (status ${status})`);
     this.errorStreamWait ??= setTimeout(() => this.failWithErrorText(`port-forward stream reset by the server (status ${status})`), ERROR_TEXT_GRACE_MS);
   }
 
@@ -81,7 +90,7 @@ export class PortForwardConnection extends Duplex {
   private onErrorStreamDone(): void {
     if (this.errorStreamDone) return;
     this.errorStreamDone = true;
-    if (this.errorText.trim()) return this.failWithErrorText("");
+    if (this.errorText().trim()) return this.failWithErrorText("");
     if (!this.errorStreamWait) return;
     clearTimeout(this.errorStreamWait);
     if (this.remoteFinReceived) this.push(null);
@@ -89,7 +98,7 @@ export class PortForwardConnection extends Duplex {
   }
 
   private failWithErrorText(fallback: string): void {
-    const text = this.errorText.trim();
+    const text = this.errorText().trim();
     this.destroy(new Error(text ? `port-forward: ${text}` : fallback));
   }
 

@@ -26,7 +26,8 @@ type Done = (error?: Error | null) => void;
 export class SpdySession extends EventEmitter implements StreamSender {
   readonly pipeline: boolean;
   readonly maxDataFrame: number;
-  private readonly parser = new FrameParser();
+  // DATA payloads go on as they arrive, as views of the read chunks: never gathered or copied.
+  private readonly parser = new FrameParser({ streamData: true });
   private readonly compressor = new HeaderCompressor();
   private readonly decompressor = new HeaderDecompressor();
   private readonly connections = new Map<number, PortForwardConnection>();

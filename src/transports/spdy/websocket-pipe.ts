@@ -1,7 +1,6 @@
 import { createHash, randomBytes, randomFillSync } from "node:crypto";
 import type { Socket } from "node:net";
 import { Duplex } from "node:stream";
-import { leadingBytes } from "./frames.js";
 
 // A minimal RFC 6455 client, only as much as a byte tunnel needs. Why not `ws`: it refuses the
 // subprotocol `SPDY/3.1+portforward.k8s.io` ('/' is not an HTTP token character), and answering
@@ -42,8 +41,16 @@ function clientFrame(opcode: number, payload: Buffer): Buffer {
  * reader pauses the socket; writes complete when the socket took the frame.
  */
 export class WebSocketByteStream extends Duplex {
-  private chunks: Buffer[] = [];
-  private buffered = 0;
+  /** The frame header being read, when it arrived split (at most 14 bytes are ever copied). */
+  private readonly head = Buffer.alloc(14);
+  private headLength = 0;
+  /** The frame whose payload is arriving, and how much of it is still to come. */
+  private frame: { opcode: number; mask: Buffer | undefined; masked: number } | undefined;
+  private remaining = 0;
+  /** A control or text frame's payload so far (small; data frames are never gathered). */
+  private parts: Buffer[] = [];
+  /** A continuation frame continues the last data or text frame. */
+  private messageOpcode: number = Opcode.binary;
   private closeSent = false;
 
   constructor(private readonly socket: Socket, head: Buffer) {
@@ -55,47 +62,85 @@ export class WebSocketByteStream extends Duplex {
     if (head.length) this.onBytes(head);
   }
 
+  /**
+   * Binary payload goes on as views of the socket's chunks as they arrive, whatever the message
+   * and frame boundaries: nothing is copied or held until a message is complete (the API server
+   * sends ~16 KB messages, each split over three TLS records, so gathering them cost two copies).
+   */
   private onBytes(chunk: Buffer): void {
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
-    for (;;) {
-      const frame = this.nextFrame();
-      if (!frame) return;
-      this.onFrame(frame.opcode, frame.payload);
-      if (this.destroyed) return;
+    let offset = 0;
+    while (offset < chunk.length && !this.destroyed) {
+      if (this.frame === undefined) {
+        offset = this.readHeader(chunk, offset);
+        continue;
+      }
+      const take = Math.min(this.remaining, chunk.length - offset);
+      let piece = chunk.subarray(offset, offset + take);
+      offset += take;
+      this.remaining -= take;
+      const { opcode, mask } = this.frame;
+      if (mask) {
+        // Servers must not mask; unmask a copy anyway rather than corrupt the stream.
+        const start = this.frame.masked;
+        piece = Buffer.from(piece.map((byte, i) => byte ^ (mask[(start + i) & 3] as number)));
+        this.frame.masked += take;
+      }
+      if (opcode === Opcode.binary) {
+        if (piece.length && !this.push(piece)) this.socket.pause();
+      } else {
+        this.parts.push(piece);
+      }
+      if (this.remaining === 0) this.endFrame();
     }
   }
 
-  private nextFrame(): { opcode: number; payload: Buffer } | undefined {
-    if (this.buffered < 2) return undefined;
-    // Join the chunks only once a whole message is here: a big message in many reads stays linear.
-    const first = this.chunks[0] as Buffer;
-    const head = leadingBytes(this.chunks, 14);
-    const lengthCode = (head[1] as number) & 0x7f;
-    const masked = ((head[1] as number) & 0x80) !== 0;
-    const offset = 2 + (lengthCode === 126 ? 2 : lengthCode === 127 ? 8 : 0);
-    if (head.length < offset) return undefined;
-    const length = lengthCode === 126 ? head.readUInt16BE(2) : lengthCode === 127 ? Number(head.readBigUInt64BE(2)) : lengthCode;
-    const start = offset + (masked ? 4 : 0);
-    if (this.buffered < start + length) return undefined;
-    const bytes = this.chunks.length === 1 ? first : Buffer.concat(this.chunks);
-    let payload = bytes.subarray(start, start + length);
-    if (masked) {
-      const mask = bytes.subarray(offset, offset + 4);
-      payload = Buffer.from(payload.map((byte, i) => byte ^ (mask[i & 3] as number)));
+  /** Reads (part of) a frame header from `chunk` at `offset`; returns the offset after what it used. */
+  private readHeader(chunk: Buffer, offset: number): number {
+    // How long this header is, once its first two bytes are known.
+    const size = (second: number) => 2 + ((second & 0x7f) === 126 ? 2 : (second & 0x7f) === 127 ? 8 : 0) + (second & 0x80 ? 4 : 0);
+    let bytes: Buffer;
+    let at: number;
+    let next: number;
+    if (this.headLength === 0 && chunk.length - offset >= 2 && chunk.length - offset >= size(chunk[offset + 1] as number)) {
+      bytes = chunk;
+      at = offset;
+      next = offset + size(chunk[offset + 1] as number);
+    } else {
+      // Gather byte by byte up to the header's size (known after two bytes): at most 14 bytes.
+      next = offset;
+      while (next < chunk.length && (this.headLength < 2 || this.headLength < size(this.head[1] as number))) this.head[this.headLength++] = chunk[next++] as number;
+      if (this.headLength < 2 || this.headLength < size(this.head[1] as number)) return next;
+      bytes = this.head;
+      at = 0;
+      this.headLength = 0;
     }
-    const rest = bytes.subarray(start + length);
-    this.chunks = rest.length ? [rest] : [];
-    this.buffered = rest.length;
-    return { opcode: (bytes[0] as number) & 0x0f, payload };
+    const first = bytes[at] as number;
+    const second = bytes[at + 1] as number;
+    const lengthCode = second & 0x7f;
+    const length = lengthCode === 126 ? bytes.readUInt16BE(at + 2) : lengthCode === 127 ? Number(bytes.readBigUInt64BE(at + 2)) : lengthCode;
+    const maskAt = at + 2 + (lengthCode === 126 ? 2 : lengthCode === 127 ? 8 : 0);
+    const mask = second & 0x80 ? Buffer.from(bytes.subarray(maskAt, maskAt + 4)) : undefined;
+    let opcode = first & 0x0f;
+    if (opcode === Opcode.continuation) opcode = this.messageOpcode;
+    else if (opcode === Opcode.binary || opcode === Opcode.text) this.messageOpcode = opcode;
+    this.frame = { opcode, mask, masked: 0 };
+    this.remaining = length;
+    if (length === 0) this.endFrame();
+    return next;
+  }
+
+  /** The current frame's payload is all here: act on a control or text frame. */
+  private endFrame(): void {
+    const opcode = this.frame?.opcode;
+    this.frame = undefined;
+    if (opcode === Opcode.binary || opcode === undefined) return;
+    const payload = this.parts.length === 1 ? (this.parts[0] as Buffer) : Buffer.concat(this.parts);
+    this.parts = [];
+    this.onFrame(opcode, payload);
   }
 
   private onFrame(opcode: number, payload: Buffer): void {
     switch (opcode) {
-      case Opcode.binary:
-      case Opcode.continuation:
-        if (payload.length && !this.push(payload)) this.socket.pause();
-        return;
       case Opcode.text:
         this.destroy(new Error(`port-forward tunnel: ${payload.toString("utf8")}`));
         return;
@@ -119,7 +164,7 @@ export class WebSocketByteStream extends Duplex {
   }
 
   override _read(): void {
-    this.socket.resume();
+    if (this.socket.isPaused()) this.socket.resume();
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
