@@ -7,9 +7,12 @@
 //                bench/delay-proxy.ts ("0" = the proxy with no delay); default "none,0,20"
 // PROBE_CLIENTS  kubectl, spdy (SpdyPortForwardTransport in this process, its duplex read directly),
 //                spdy-upgrade (the same over a direct SPDY/3.1 upgrade), daemon-spdy, daemon-websocket
-//                (loc daemon processes from dist/, read through their local socket); default all
+//                (loc daemon processes from dist/, read through their local socket), daemon-spdy-before
+//                (PROBE_BEFORE_MAIN: another build's dist/cli/main.js); default all but the last
 // PROBE_DIRECTION download (default) or upload (the client writes, a sink on the pod counts)
 // PROBE_MB (64), PROBE_ROUNDS (2), PROBE_PROXY_ARGS (extra node args for the proxy, e.g. --cpu-prof)
+// PROBE_ATTACH a command run while a client is measured (first round), {pid} (the client), {proxy}, {name}
+//                replaced, ended with SIGINT afterwards (e.g. "strace -c -f -o /tmp/s-{name} -p {pid}").
 // BENCH_DAEMON_NODE_ARGS goes to the daemon processes' node (e.g. --cpu-prof --cpu-prof-dir=/tmp/p).
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -24,7 +27,7 @@ import { runClusterScript } from "../test/cluster/cluster-script.js";
 import { connect, createDeployment, createNamespace, createPodPortForward, deleteNamespace, createService, startTcpServer, waitForReadyPods } from "../test/cluster/helpers.js";
 import { SpdyPortForwardTransport } from "../src/transports/spdy-port-forward.js";
 import { startDaemon, waitForwarding, type BenchDaemon } from "./tunnel/daemons.js";
-import { fmt, step } from "./tunnel/measure.js";
+import { fmt, rotate, step } from "./tunnel/measure.js";
 
 const delays = (process.env.PROBE_DELAYS ?? "none,0,20").split(",").map((s) => s.trim());
 const clientNames = (process.env.PROBE_CLIENTS ?? "kubectl,spdy,spdy-upgrade,daemon-spdy,daemon-websocket").split(",").map((s) => s.trim());
@@ -173,7 +176,7 @@ try {
   if (!server) throw new Error("no server in the kubeconfig");
   const rows: string[] = [];
   console.log(`load average at start: ${loadavg().map((v) => v.toFixed(2)).join(" ")}; ${MB} MB per download, ${ROUNDS} rounds`);
-  console.log("| distance | client | MB/s (each round) | wall s | CPU ms/MB: client | proxy | apiserver | kwok | this process (blaster + reader) | total |");
+  console.log("| distance | client | MB/s (each round, rotating order) | wall s | CPU ms/MB: client | proxy | apiserver | kwok | this process (blaster + reader) | total |");
   console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
   for (const [index, delay] of delays.entries()) {
     const local: (() => Promise<unknown>)[] = [];
@@ -188,6 +191,7 @@ try {
         config = join(dir, `kubeconfig-${index}.yaml`);
         writeFileSync(config, text.replace(server[0], `server: https://127.0.0.1:${proxy.port}`));
       }
+      const clients: { name: string; pid: number; run: () => Promise<number> }[] = [];
       for (const name of clientNames) {
         let clientPid = process.pid;
         let run: () => Promise<number>;
@@ -224,8 +228,11 @@ try {
               return () => stream.destroy();
             });
         } else {
-          const transport = name === "daemon-spdy" ? "spdy" : "websocket";
-          const daemon: BenchDaemon = await startDaemon({ mode: "process", transport, kubeconfig: config, namespace, ipRange: `127.63.${index * 2 + (transport === "spdy" ? 0 : 1)}.0/24`, dir: mkdtempSync(join(dir, `${transport}-`)) });
+          const transport = name.startsWith("daemon-spdy") ? "spdy" : "websocket";
+          const main = name === "daemon-spdy-before" ? process.env.PROBE_BEFORE_MAIN : undefined;
+          if (name === "daemon-spdy-before" && !main) throw new Error("daemon-spdy-before needs PROBE_BEFORE_MAIN");
+          const range = `127.63.${index * 3 + ["daemon-spdy", "daemon-websocket", "daemon-spdy-before"].indexOf(name)}.0/24`;
+          const daemon: BenchDaemon = await startDaemon({ mode: "process", transport, kubeconfig: config, namespace, ipRange: range, dir: mkdtempSync(join(dir, `${transport}-`)), main });
           local.push(() => daemon.stop());
           const tunnels = await waitForwarding(daemon, 1);
           const ip = tunnels[0]?.ip ?? "";
@@ -233,23 +240,45 @@ try {
           run = () => socketTransfer(ip, 9000, 9001);
         }
         await run(); // warm up (session dialled, code compiled)
-        const speeds: string[] = [];
-        const pids = [clientPid, proxyPid, apiserverPid, kwokPid, process.pid];
-        calls.clear();
-        const before = pids.map((pid) => (pid ? cpuMs(pid) : 0));
-        let wall = 0;
-        for (let round = 0; round < ROUNDS; round++) {
+        clients.push({ name, pid: clientPid, run });
+      }
+      // Rounds rotate the clients' order, so the machine's drift spreads over all of them; CPU is
+      // summed per client over its own transfers only.
+      const results = new Map(clients.map((c) => [c.name, { speeds: [] as string[], wall: 0, used: [0, 0, 0, 0, 0] }]));
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const { name, pid: clientPid, run } of rotate(clients, round)) {
+          const result = results.get(name);
+          if (!result) continue;
+          const pids = [clientPid, proxyPid, apiserverPid, kwokPid, process.pid];
+          let attached: ChildProcess | undefined;
+          if (process.env.PROBE_ATTACH && round === 0) {
+            const command = process.env.PROBE_ATTACH.replaceAll("{pid}", String(clientPid)).replaceAll("{proxy}", String(proxyPid)).replaceAll("{name}", name);
+            attached = spawn("sh", ["-c", `exec ${command}`], { stdio: "inherit" });
+            await new Promise((resolve) => setTimeout(resolve, 1500));
+          }
+          calls.clear();
+          const before = pids.map((pid) => (pid ? cpuMs(pid) : 0));
           const ms = await run();
-          wall += ms;
-          speeds.push(fmt(MB / (ms / 1000), 0));
+          const after = pids.map((pid) => (pid ? cpuMs(pid) : 0));
+          if (attached) {
+            const gone = new Promise((resolve) => attached?.once("exit", resolve));
+            attached.kill("SIGINT");
+            await gone;
+          }
+          result.wall += ms;
+          result.speeds.push(fmt(MB / (ms / 1000), 0));
+          // An in-process client's CPU is this process's: count it once.
+          result.used = result.used.map((u, i) => u + (i === 0 && clientPid === process.pid ? 0 : (after[i] ?? 0) - (before[i] ?? 0)));
+          if (clientPid === process.pid && round === 0) console.log(`    ${name} pause/resume calls: ${callSummary() || "none"}`);
         }
-        const used = pids.map((pid, i) => (pid ? (cpuMs(pid) - (before[i] ?? 0)) / (MB * ROUNDS) : 0));
-        // An in-process client's CPU is this process's: count it once.
-        if (clientPid === process.pid) used[0] = 0;
-        const total = used.reduce((a, b) => a + b, 0);
-        const row = `| ${delay === "none" ? "no proxy" : `proxy ${delay} ms`} | ${name} | ${speeds.join(", ")} | ${fmt(wall / 1000, 2)} | ${fmt(used[0] ?? 0, 1)} | ${fmt(used[1] ?? 0, 1)} | ${fmt(used[2] ?? 0, 1)} | ${fmt(used[3] ?? 0, 1)} | ${fmt(used[4] ?? 0, 1)} | ${fmt(total, 1)} |`;
+      }
+      for (const { name } of clients) {
+        const result = results.get(name);
+        if (!result) continue;
+        const used = result.used.map((u) => u / (MB * ROUNDS));
+        const total = used.reduce((x, y) => x + y, 0);
+        const row = `| ${delay === "none" ? "no proxy" : `proxy ${delay} ms`} | ${name} | ${result.speeds.join(", ")} | ${fmt(result.wall / 1000, 2)} | ${used.map((u) => fmt(u, 1)).join(" | ")} | ${fmt(total, 1)} |`;
         console.log(row);
-        if (clientPid === process.pid) console.log(`    pause/resume calls: ${callSummary() || "none"}`);
         rows.push(row);
       }
     } finally {
