@@ -5,7 +5,7 @@ import { constants, createDeflate } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { SPDY3_DICTIONARY } from "../../src/transports/spdy/dictionary.js";
 import { encodeFrame, FLAG_FIN, FrameParser, type Frame } from "../../src/transports/spdy/frames.js";
-import { WebSocketByteStream } from "../../src/transports/spdy/websocket-pipe.js";
+import { clientFrame, WebSocketByteStream } from "../../src/transports/spdy/websocket-pipe.js";
 import { encodeNameValues, HeaderCompressor, HeaderDecompressor, type Headers } from "../../src/transports/spdy/header-block.js";
 
 const streamId = fc.integer({ min: 1, max: 0x7fffffff });
@@ -182,6 +182,30 @@ describe("WebSocket byte stream (the SPDY tunnel's reader)", () => {
         stream.destroy();
       }),
       { numRuns: 200 },
+    );
+  });
+});
+
+describe("WebSocket client frames", () => {
+  it("mask every payload byte with the frame's key (RFC 6455 5.3), whatever its length and memory alignment", () => {
+    fc.assert(
+      fc.property(fc.nat({ max: 70_000 }), fc.nat({ max: 7 }), fc.integer({ min: 0, max: 255 }), (length, offset, seed) => {
+        // A payload view at any offset of its memory, as subarrays of socket reads are.
+        const backing = Buffer.alloc(length + offset);
+        for (let i = 0; i < backing.length; i++) backing[i] = (i * 31 + seed) & 0xff;
+        const payload = backing.subarray(offset);
+        const frame = clientFrame(2, payload);
+        const code = (frame[1] as number) & 0x7f;
+        const at = 2 + (code === 126 ? 2 : code === 127 ? 8 : 0);
+        const declared = code === 126 ? frame.readUInt16BE(2) : code === 127 ? Number(frame.readBigUInt64BE(2)) : code;
+        expect(frame[0]).toBe(0x82);
+        expect((frame[1] as number) & 0x80).toBe(0x80);
+        expect(declared).toBe(length);
+        const mask = frame.subarray(at, at + 4);
+        const unmasked = Buffer.from(frame.subarray(at + 4).map((b, i) => b ^ (mask[i & 3] as number)));
+        expect(unmasked.equals(payload)).toBe(true);
+      }),
+      { numRuns: 300 },
     );
   });
 });

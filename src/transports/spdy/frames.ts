@@ -55,6 +55,12 @@ function words(...values: number[]): Buffer {
   return buffer;
 }
 
+/** The 8 bytes before a DATA frame's payload (the payload follows unchanged, so it need not be copied). */
+export function dataFrameHeader(streamId: number, flags: number, length: number): Buffer {
+  if (length > MAX_FRAME_LENGTH) throw new RangeError(`SPDY data frame too long: ${length}`);
+  return words(streamId & MAX_STREAM_ID, ((flags & 0xff) << 24 | length) >>> 0);
+}
+
 /** The wire bytes of one frame. */
 export function encodeFrame(frame: Frame): Buffer {
   switch (frame.type) {
@@ -83,11 +89,8 @@ export function encodeFrame(frame: Frame): Buffer {
       return controlFrame(ControlType.goAway, 0, words(frame.lastGoodStreamId & MAX_STREAM_ID, frame.status));
     case "windowUpdate":
       return controlFrame(ControlType.windowUpdate, 0, words(frame.streamId & MAX_STREAM_ID, frame.delta & MAX_STREAM_ID));
-    case "data": {
-      if (frame.data.length > MAX_FRAME_LENGTH) throw new RangeError(`SPDY data frame too long: ${frame.data.length}`);
-      const header = words(frame.streamId & MAX_STREAM_ID, ((frame.flags & 0xff) << 24 | frame.data.length) >>> 0);
-      return Buffer.concat([header, frame.data]);
-    }
+    case "data":
+      return Buffer.concat([dataFrameHeader(frame.streamId, frame.flags, frame.data.length), frame.data]);
   }
 }
 

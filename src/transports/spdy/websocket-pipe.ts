@@ -20,19 +20,46 @@ export function webSocketHandshake(protocol: string): { headers: Record<string, 
   };
 }
 
-function clientFrame(opcode: number, payload: Buffer): Buffer {
+/**
+ * A client frame: header and masked payload in one buffer, one copy of the payload. RFC 6455 has
+ * clients mask every byte; XOR-ing 4 bytes at a time is what keeps an upload from costing more
+ * CPU here than everything else on the byte path (a byte loop took ~2.5 ms per MB).
+ */
+export function clientFrame(opcode: number, payload: Buffer): Buffer {
   const length = payload.length;
   const extended = length < 126 ? 0 : length <= 0xffff ? 2 : 8;
-  const header = Buffer.alloc(2 + extended + 4);
-  header[0] = 0x80 | opcode; // FIN: never fragmented
-  header[1] = 0x80 | (extended === 0 ? length : extended === 2 ? 126 : 127); // MASK: clients always mask
-  if (extended === 2) header.writeUInt16BE(length, 2);
-  if (extended === 8) header.writeBigUInt64BE(BigInt(length), 2);
-  const mask = header.subarray(2 + extended);
-  randomFillSync(mask);
-  const masked = Buffer.allocUnsafe(length);
-  for (let i = 0; i < length; i += 1) masked[i] = (payload[i] as number) ^ (mask[i & 3] as number);
-  return Buffer.concat([header, masked]);
+  const start = 2 + extended + 4;
+  const frame = Buffer.allocUnsafe(start + length);
+  frame[0] = 0x80 | opcode; // FIN: never fragmented
+  frame[1] = 0x80 | (extended === 0 ? length : extended === 2 ? 126 : 127); // MASK: clients always mask
+  if (extended === 2) frame.writeUInt16BE(length, 2);
+  if (extended === 8) frame.writeBigUInt64BE(BigInt(length), 2);
+  randomFillSync(frame, 2 + extended, 4);
+  payload.copy(frame, start);
+  maskInPlace(frame, start, frame.subarray(2 + extended, start));
+  return frame;
+}
+
+/** XORs `buffer` from `start` on with the 4-byte `mask` (mask[0] on buffer[start]). */
+function maskInPlace(buffer: Buffer, start: number, mask: Buffer): void {
+  const end = buffer.length;
+  let i = start;
+  // Byte by byte up to a 4-byte boundary of the underlying memory, then whole words.
+  while (i < end && (buffer.byteOffset + i) % 4 !== 0) {
+    buffer[i] = (buffer[i] as number) ^ (mask[(i - start) & 3] as number);
+    i += 1;
+  }
+  const words = (end - i) >>> 2;
+  if (words > 0) {
+    // The mask rotated to this word boundary, in the machine's own byte order.
+    const rotated = new Uint8Array(4);
+    for (let k = 0; k < 4; k += 1) rotated[k] = mask[(i - start + k) & 3] as number;
+    const word = new Uint32Array(rotated.buffer)[0] as number;
+    const view = new Uint32Array(buffer.buffer, buffer.byteOffset + i, words);
+    for (let w = 0; w < words; w += 1) view[w] = (view[w] as number) ^ word;
+    i += words * 4;
+  }
+  for (; i < end; i += 1) buffer[i] = (buffer[i] as number) ^ (mask[(i - start) & 3] as number);
 }
 
 /**
