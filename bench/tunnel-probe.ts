@@ -10,13 +10,18 @@
 //                (loc daemon processes from dist/, read through their local socket), daemon-spdy-before
 //                (PROBE_BEFORE_MAIN: another build's dist/cli/main.js); default all but the last
 // PROBE_DIRECTION download (default) or upload (the client writes, a sink on the pod counts)
+// PROBE_ECHOES (0) echo connections each client makes (sequentially, 1 byte each) before its
+//                transfers, as bench:tunnel's latency part does first; pod port 9002 echoes and hangs
+//                up after 5 s of silence
 // PROBE_MB (64), PROBE_ROUNDS (2), PROBE_PROXY_ARGS (extra node args for the proxy, e.g. --cpu-prof)
 // PROBE_ATTACH a command run while a client is measured (first round), {pid} (the client), {proxy}, {name}
 //                replaced, ended with SIGINT afterwards (e.g. "strace -c -f -o /tmp/s-{name} -p {pid}").
 // BENCH_DAEMON_NODE_ARGS goes to the daemon processes' node (e.g. --cpu-prof --cpu-prof-dir=/tmp/p).
 import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
+import tls from "node:tls";
 import { Readable } from "node:stream";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -34,6 +39,7 @@ const clientNames = (process.env.PROBE_CLIENTS ?? "kubectl,spdy,spdy-upgrade,dae
 const MB = Number(process.env.PROBE_MB ?? 64);
 const ROUNDS = Number(process.env.PROBE_ROUNDS ?? 2);
 const UPLOAD = process.env.PROBE_DIRECTION === "upload";
+const ECHOES = Number(process.env.PROBE_ECHOES ?? 0);
 const bytes = MB * 1024 * 1024;
 const proxyScript = fileURLToPath(new URL("./delay-proxy.ts", import.meta.url));
 
@@ -47,6 +53,22 @@ for (const method of ["pause", "resume"] as const) {
     return original.call(this);
   } as never;
 }
+// TLS records read in this process: Node emits one "data" per record. Sizes bucketed.
+const records = new Map<string, number>();
+const tlsEmit = tls.TLSSocket.prototype.emit;
+tls.TLSSocket.prototype.emit = function (this: tls.TLSSocket, event: string | symbol, ...args: unknown[]) {
+  if (event === "data") {
+    const n = (args[0] as Buffer).length;
+    const key = n < 16 ? `${n} B` : n < 16384 ? "16 B-16 KB" : n === 16384 ? "16 KB" : "> 16 KB";
+    records.set(key, (records.get(key) ?? 0) + 1);
+  }
+  return Reflect.apply(tlsEmit, this, [event, ...args]) as boolean;
+} as typeof tlsEmit;
+const recordSummary = () => {
+  const total = [...records.values()].reduce((a, b) => a + b, 0);
+  const parts = [...records].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}: ${v}`);
+  return `${total} TLS records, ${fmt(total / (MB * 32), 1)} per 32 KB (${parts.join(", ")})`;
+};
 const callSummary = () => [...calls].filter(([k]) => !k.startsWith("Socket.") || k.includes("TLS")).map(([k, v]) => `${k} ${v}`).join(", ");
 
 /** CPU time of a process so far, ms (utime + stime; clock ticks are 100 Hz here). */
@@ -105,6 +127,15 @@ async function download(read: (onData: (n: number) => void) => Promise<() => voi
   return performance.now() - started;
 }
 
+/** ECHOES sequential connections to an echo, one byte each way. */
+async function echoMany(host: string, port: number): Promise<void> {
+  for (let i = 0; i < ECHOES; i++) {
+    const socket = net.connect({ host, port }, () => socket.write("x"));
+    await once(socket, "data");
+    socket.destroy();
+  }
+}
+
 /** Download from `port`, or upload to `uploadPort` (PROBE_DIRECTION=upload). */
 function socketTransfer(host: string, port: number, uploadPort: number) {
   if (UPLOAD)
@@ -159,17 +190,23 @@ try {
       }
     });
   });
-  cleanups.push(() => blaster.close(), () => sink.close());
-  await createDeployment(kube, namespace, "bulk", 1, { labels: { app: "bulk" }, ports: [{ containerPort: 9000 }, { containerPort: 9001 }] });
+  const echo = await startTcpServer((socket) => {
+    socket.setTimeout(5_000, () => socket.destroy());
+    socket.pipe(socket);
+  });
+  cleanups.push(() => blaster.close(), () => sink.close(), () => echo.close());
+  await createDeployment(kube, namespace, "bulk", 1, { labels: { app: "bulk" }, ports: [{ containerPort: 9000 }, { containerPort: 9001 }, { containerPort: 9002 }] });
   await createService(kube, namespace, "bulk", { app: "bulk" }, [
     { name: "blast", port: 9000 },
     { name: "sink", port: 9001 },
+    { name: "echo", port: 9002 },
   ]);
   const [pod] = await waitForReadyPods(kube, namespace, { app: "bulk" }, 1, { timeoutMs: 300_000 });
   const podName = pod?.metadata?.name ?? "";
   await createPodPortForward(kube, namespace, podName, [
     { ports: [9000], target: { address: "127.0.0.1", port: blaster.port } },
     { ports: [9001], target: { address: "127.0.0.1", port: sink.port } },
+    { ports: [9002], target: { address: "127.0.0.1", port: echo.port } },
   ]);
   const text = readFileSync(kubeconfig, "utf8");
   const server = /server: https:\/\/(127\.0\.0\.1):(\d+)/.exec(text);
@@ -195,25 +232,37 @@ try {
       for (const name of clientNames) {
         let clientPid = process.pid;
         let run: () => Promise<number>;
+        let echoes: () => Promise<void> = () => Promise.resolve();
         if (name === "kubectl") {
-          const child = spawn(join(bin, "kubectl"), ["--kubeconfig", config, "-n", namespace, "port-forward", "--address", "127.0.0.1", `pod/${podName}`, UPLOAD ? ":9001" : ":9000"], { stdio: ["ignore", "pipe", "pipe"] });
+          const child = spawn(join(bin, "kubectl"), ["--kubeconfig", config, "-n", namespace, "port-forward", "--address", "127.0.0.1", `pod/${podName}`, UPLOAD ? ":9001" : ":9000", ":9002"], { stdio: ["ignore", "pipe", "pipe"] });
           const exited = new Promise((resolve) => child.once("exit", resolve));
           local.push(async () => (child.kill("SIGTERM"), await exited));
-          const port = await new Promise<number>((resolve) => {
+          // One process, one session, both ports: as a loc daemon's pod session carries both.
+          const [port, echoPort] = await new Promise<[number, number]>((resolve) => {
             let out = "";
             child.stdout.setEncoding("utf8").on("data", (s: string) => {
               out += s;
-              const m = /Forwarding from 127\.0\.0\.1:(\d+)/.exec(out);
-              if (m) resolve(Number(m[1]));
+              const transfer = /Forwarding from 127\.0\.0\.1:(\d+) -> 900[01]/.exec(out);
+              const echoed = /Forwarding from 127\.0\.0\.1:(\d+) -> 9002/.exec(out);
+              if (transfer && echoed) resolve([Number(transfer[1]), Number(echoed[1])]);
             });
           });
           clientPid = child.pid ?? 0;
+          echoes = () => echoMany("127.0.0.1", echoPort);
           run = () => socketTransfer("127.0.0.1", port, port);
         } else if (name === "spdy" || name === "spdy-upgrade") {
           const kc = new KubeConfig();
           kc.loadFromFile(config);
           const transport = new SpdyPortForwardTransport(kc, name === "spdy-upgrade" ? { only: "upgrade" } : {});
           local.push(async () => transport.close());
+          echoes = async () => {
+            for (let i = 0; i < ECHOES; i++) {
+              const stream = await transport.open({ namespace, pod: podName, port: 9002 });
+              stream.write("x");
+              await once(stream, "data");
+              stream.destroy();
+            }
+          };
           run = () =>
             UPLOAD
               ? upload(async () => {
@@ -237,9 +286,12 @@ try {
           const tunnels = await waitForwarding(daemon, 1);
           const ip = tunnels[0]?.ip ?? "";
           clientPid = daemon.pid;
+          echoes = () => echoMany(ip, 9002);
           run = () => socketTransfer(ip, 9000, 9001);
         }
         await run(); // warm up (session dialled, code compiled)
+        if (ECHOES) step(`${name}: ${ECHOES} echo connections first`);
+        await echoes();
         clients.push({ name, pid: clientPid, run });
       }
       // Rounds rotate the clients' order, so the machine's drift spreads over all of them; CPU is
@@ -257,6 +309,7 @@ try {
             await new Promise((resolve) => setTimeout(resolve, 1500));
           }
           calls.clear();
+          records.clear();
           const before = pids.map((pid) => (pid ? cpuMs(pid) : 0));
           const ms = await run();
           const after = pids.map((pid) => (pid ? cpuMs(pid) : 0));
@@ -269,7 +322,7 @@ try {
           result.speeds.push(fmt(MB / (ms / 1000), 0));
           // An in-process client's CPU is this process's: count it once.
           result.used = result.used.map((u, i) => u + (i === 0 && clientPid === process.pid ? 0 : (after[i] ?? 0) - (before[i] ?? 0)));
-          if (clientPid === process.pid && round === 0) console.log(`    ${name} pause/resume calls: ${callSummary() || "none"}`);
+          if (clientPid === process.pid && round === 0) console.log(`    ${name} pause/resume calls: ${callSummary() || "none"}; ${recordSummary()}`);
         }
       }
       for (const { name } of clients) {
