@@ -10,6 +10,8 @@
 //     pods, during and after BENCH_RSS_CONNECTIONS (10,000) connections, then after
 //     BENCH_RSS_IDLE_WAIT_S (65) s idle, per transport in BENCH_RSS_TRANSPORTS (spdy,websocket)
 //     (bench/tunnel/rss.ts). An empty list (BENCH_RTT_MS=, BENCH_RSS_TRANSPORTS=) skips a part.
+// BENCH_BEFORE_MAIN=<another build's dist/cli/main.js> adds its spdy daemon to part 2 as
+// "loc (spdy, before)", measured in the same rounds (before/after of a change in one run).
 // BENCH_KEEP_DIR=1 keeps the temp dir with the daemons' logs; BENCH_DAEMON_NODE_ARGS (e.g.
 // --trace-gc) goes to the daemon processes' node.
 // Daemons are real `loc daemon` processes (built dist/; `--transport`) when the build has that flag,
@@ -101,6 +103,7 @@ try {
     concurrentRounds: env("BENCH_CONCURRENT_ROUNDS", 5),
     transferBytes,
     transferRounds: env("BENCH_TRANSFER_ROUNDS", 3),
+    beforeMain: process.env.BENCH_BEFORE_MAIN,
   };
   for (const [index, rtt] of RTTS.entries()) {
     const results = await compareAt(compare, rtt, index);

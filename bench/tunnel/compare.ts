@@ -29,6 +29,8 @@ export interface CompareConfig {
   concurrentRounds: number;
   transferBytes: number;
   transferRounds: number;
+  /** Another build's dist/cli/main.js: its spdy daemon joins the run as "loc (spdy, before)". */
+  beforeMain?: string;
 }
 
 export interface CompareResult {
@@ -123,12 +125,18 @@ export async function compareAt(config: CompareConfig, rttMs: number, index: num
     cleanups.push(() => distance.close());
     const apiRttMs = await apiRoundTrip(distance.kubeconfig);
     const clients: Client[] = [];
-    for (const [transport, range] of [["spdy", `127.62.${index}.0/24`], ["websocket", `127.61.${index}.0/24`]] as [TransportName, string][]) {
-      step(`${rttMs} ms: starting loc daemon (${transport}, ${config.daemonMode})`);
-      const daemon = await startDaemon({ mode: config.daemonMode, transport, kubeconfig: distance.kubeconfig, namespace: config.namespace, ipRange: range, dir: mkdtempSync(join(config.dir, `${transport}-`)) });
+    const daemons: [string, TransportName, string, string | undefined][] = [
+      ["loc (spdy)", "spdy", `127.62.${index}.0/24`, undefined],
+      ["loc (websocket)", "websocket", `127.61.${index}.0/24`, undefined],
+    ];
+    if (config.beforeMain) daemons.push(["loc (spdy, before)", "spdy", `127.60.${index}.0/24`, config.beforeMain]);
+    for (const [name, transport, range, main] of daemons) {
+      step(`${rttMs} ms: starting ${name} daemon (${config.daemonMode})`);
+      const mode = main ? "process" : config.daemonMode;
+      const daemon = await startDaemon({ mode, transport, kubeconfig: distance.kubeconfig, namespace: config.namespace, ipRange: range, dir: mkdtempSync(join(config.dir, `${transport}-`)), main });
       cleanups.push(() => daemon.stop());
       const host = await tunnelIp(daemon, `${config.namespace}/bulk`);
-      clients.push({ name: `loc (${transport})`, blast: { host, port: config.blastPort }, echo: { host, port: config.echoPort } });
+      clients.push({ name, blast: { host, port: config.blastPort }, echo: { host, port: config.echoPort } });
     }
     step(`${rttMs} ms: starting kubectl port-forward`);
     const kubectlBlast = await kubectlPortForward(config.kubectl, distance.kubeconfig, config.namespace, config.pod, config.blastPort);

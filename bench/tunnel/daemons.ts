@@ -56,6 +56,8 @@ export interface DaemonSpec {
   dir: string;
   /** A daemon process listens for the inspector on 127.0.0.1, for collectGarbage. */
   inspect?: boolean;
+  /** Another build's dist/cli/main.js (a daemon process of an earlier version, for before/after). */
+  main?: string;
 }
 
 export async function startDaemon(spec: DaemonSpec): Promise<BenchDaemon> {
@@ -102,7 +104,7 @@ async function startProcess(spec: DaemonSpec, hostsFile: string): Promise<BenchD
   const logFd = openSync(logFile, "a");
   // BENCH_DAEMON_NODE_ARGS, e.g. --trace-gc, go to the daemons' node only (their log is in spec.dir).
   const nodeArgs = (process.env.BENCH_DAEMON_NODE_ARGS ?? "").split(" ").filter(Boolean).concat(spec.inspect ? ["--inspect=127.0.0.1:0"] : []);
-  const child = spawn(process.execPath, [...nodeArgs, locMain, ...args], { env: { ...process.env, LOC_STATE_DIR: stateDir }, stdio: ["ignore", logFd, logFd] });
+  const child = spawn(process.execPath, [...nodeArgs, spec.main ?? locMain, ...args], { env: { ...process.env, LOC_STATE_DIR: stateDir }, stdio: ["ignore", logFd, logFd] });
   closeSync(logFd);
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const stop = async () => {

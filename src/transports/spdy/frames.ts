@@ -55,6 +55,12 @@ function words(...values: number[]): Buffer {
   return buffer;
 }
 
+/** The 8 bytes before a DATA frame's payload (the payload follows unchanged, so it need not be copied). */
+export function dataFrameHeader(streamId: number, flags: number, length: number): Buffer {
+  if (length > MAX_FRAME_LENGTH) throw new RangeError(`SPDY data frame too long: ${length}`);
+  return words(streamId & MAX_STREAM_ID, ((flags & 0xff) << 24 | length) >>> 0);
+}
+
 /** The wire bytes of one frame. */
 export function encodeFrame(frame: Frame): Buffer {
   switch (frame.type) {
@@ -83,11 +89,8 @@ export function encodeFrame(frame: Frame): Buffer {
       return controlFrame(ControlType.goAway, 0, words(frame.lastGoodStreamId & MAX_STREAM_ID, frame.status));
     case "windowUpdate":
       return controlFrame(ControlType.windowUpdate, 0, words(frame.streamId & MAX_STREAM_ID, frame.delta & MAX_STREAM_ID));
-    case "data": {
-      if (frame.data.length > MAX_FRAME_LENGTH) throw new RangeError(`SPDY data frame too long: ${frame.data.length}`);
-      const header = words(frame.streamId & MAX_STREAM_ID, ((frame.flags & 0xff) << 24 | frame.data.length) >>> 0);
-      return Buffer.concat([header, frame.data]);
-    }
+    case "data":
+      return Buffer.concat([dataFrameHeader(frame.streamId, frame.flags, frame.data.length), frame.data]);
   }
 }
 
@@ -151,61 +154,101 @@ function decodeControl(type: number, flags: number, payload: Buffer): Frame | un
   }
 }
 
-/** The first `count` bytes of a chunk list (or all there are), joining only the chunks needed. */
-export function leadingBytes(chunks: Buffer[], count: number): Buffer {
-  const first = chunks[0] ?? Buffer.alloc(0);
-  if (first.length >= count) return first;
-  const needed: Buffer[] = [];
-  let length = 0;
-  for (const chunk of chunks) {
-    if (length >= count) break;
-    needed.push(chunk);
-    length += chunk.length;
-  }
-  return Buffer.concat(needed);
+/** Reads the 8-byte frame header's fields. */
+function frameHeader(bytes: Buffer, at: number): { first: number; flags: number; length: number } {
+  return { first: bytes.readUInt32BE(at), flags: bytes[at + 4] ?? 0, length: bytes.readUInt32BE(at + 4) & MAX_FRAME_LENGTH };
+}
+
+export interface FrameParserOptions {
+  /**
+   * Hand out a DATA frame's payload piece by piece as its bytes arrive, each piece a `data` frame of
+   * the same stream, FIN only on the last: no payload is copied or held back. Without it a DATA frame
+   * comes out whole (one copy when it arrived split).
+   */
+  streamData?: boolean;
 }
 
 /**
  * Cuts a byte stream into frames, however the bytes were split across reads or WebSocket messages.
  * Throws SpdyProtocolError on bytes that are not SPDY/3; the caller must then end the session.
+ *
+ * Payload bytes are never copied when a frame arrived in one chunk (or with `streamData`): the
+ * frames hold views of the caller's chunks, which socket reads hand out fresh and nobody reuses.
  */
 export class FrameParser {
-  private pending: Buffer[] = [];
-  private pendingLength = 0;
+  /** The frame header being read, when it arrived split (at most 8 bytes are ever copied). */
+  private readonly head = Buffer.alloc(8);
+  private headLength = 0;
+  /** The frame whose payload is arriving: its header, payload bytes still to come, pieces so far. */
+  private current: { first: number; flags: number; length: number; streamed: boolean } | undefined;
+  private remaining = 0;
+  private parts: Buffer[] = [];
+
+  constructor(private readonly options: FrameParserOptions = {}) {}
 
   push(chunk: Buffer): Frame[] {
-    this.pending.push(chunk);
-    this.pendingLength += chunk.length;
     const frames: Frame[] = [];
-    for (;;) {
-      if (this.pendingLength < 8) break;
-      // Join the chunks only once the whole frame is here: a big frame in many reads stays linear.
-      const frameLength = 8 + (this.head().readUInt32BE(4) & MAX_FRAME_LENGTH);
-      if (this.pendingLength < frameLength) break;
-      const buffer = this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending);
-      frames.push(...this.decode(buffer.subarray(0, frameLength)));
-      const rest = buffer.subarray(frameLength);
-      this.pending = rest.length ? [rest] : [];
-      this.pendingLength = rest.length;
+    let offset = 0;
+    while (offset < chunk.length) {
+      const current = this.current;
+      if (current === undefined) {
+        // A header: straight from the chunk when it is whole there, else gathered across chunks.
+        let header: { first: number; flags: number; length: number };
+        if (this.headLength === 0 && chunk.length - offset >= 8) {
+          header = frameHeader(chunk, offset);
+          offset += 8;
+        } else {
+          const take = Math.min(8 - this.headLength, chunk.length - offset);
+          chunk.copy(this.head, this.headLength, offset, offset + take);
+          this.headLength += take;
+          offset += take;
+          if (this.headLength < 8) break;
+          this.headLength = 0;
+          header = frameHeader(this.head, 0);
+        }
+        this.begin(header, frames);
+        continue;
+      }
+      const take = Math.min(this.remaining, chunk.length - offset);
+      const piece = chunk.subarray(offset, offset + take);
+      offset += take;
+      this.remaining -= take;
+      if (current.streamed) {
+        const last = this.remaining === 0;
+        frames.push({ type: "data", streamId: current.first & MAX_STREAM_ID, flags: last ? current.flags : current.flags & ~FLAG_FIN, data: piece });
+        if (last) this.current = undefined;
+      } else {
+        this.parts.push(piece);
+        if (this.remaining === 0) this.finish(frames);
+      }
     }
     return frames;
   }
 
-  private head(): Buffer {
-    return leadingBytes(this.pending, 8);
+  /** A frame header has been read: check what can be checked now; an empty frame is done at once. */
+  private begin(header: { first: number; flags: number; length: number }, frames: Frame[]): void {
+    const isData = (header.first & 0x80000000) === 0;
+    if (isData) nonZeroStream(header.first & MAX_STREAM_ID, "DATA");
+    else {
+      const version = (header.first >>> 16) & 0x7fff;
+      if (version !== SPDY_VERSION) throw new SpdyProtocolError(`control frame of version ${version}`);
+    }
+    this.current = { ...header, streamed: isData && this.options.streamData === true };
+    this.remaining = header.length;
+    if (header.length === 0) this.finish(frames);
   }
 
-  private decode(bytes: Buffer): Frame[] {
-    const first = bytes.readUInt32BE(0);
-    const flags = bytes[4] ?? 0;
-    // No copy: socket reads and our concats are fresh buffers nobody writes into again.
-    const payload = bytes.subarray(8);
-    if ((first & 0x80000000) === 0) {
-      return [{ type: "data", streamId: nonZeroStream(first & MAX_STREAM_ID, "DATA"), flags, data: payload }];
+  private finish(frames: Frame[]): void {
+    const current = this.current;
+    if (current === undefined) return;
+    this.current = undefined;
+    const payload = this.parts.length === 1 ? (this.parts[0] as Buffer) : Buffer.concat(this.parts);
+    this.parts = [];
+    if ((current.first & 0x80000000) === 0) {
+      frames.push({ type: "data", streamId: current.first & MAX_STREAM_ID, flags: current.flags, data: payload });
+      return;
     }
-    const version = (first >>> 16) & 0x7fff;
-    if (version !== SPDY_VERSION) throw new SpdyProtocolError(`control frame of version ${version}`);
-    const frame = decodeControl(first & 0xffff, flags, payload);
-    return frame ? [frame] : [];
+    const frame = decodeControl(current.first & 0xffff, current.flags, payload);
+    if (frame) frames.push(frame);
   }
 }

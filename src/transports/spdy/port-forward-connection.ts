@@ -16,19 +16,26 @@ const MAX_ERROR_TEXT = 16 * 1024;
 // spdystream queues DATA by priority but sends RST_STREAM at once, and kwok FINs the data stream
 // before writing a dial error: wait this long for the error stream before trusting a reset or FIN.
 const ERROR_TEXT_GRACE_MS = 200;
+// DATA pieces handed on together (see onData): loopback's segment size, and below malloc's mmap threshold.
+const COALESCE_BYTES = 64 * 1024;
 
 /**
  * One local TCP connection carried as kubectl carries it: an error stream (the server writes a dial
  * failure there) and a data stream, paired by `requestid`. Its failure never touches the session.
  */
 export class PortForwardConnection extends Duplex {
-  private errorText = "";
+  // Bytes, not a string: a DATA frame may come in pieces that split a UTF-8 character.
+  private errorBytes: Buffer[] = [];
+  private errorLength = 0;
   private dataReplied = false;
   private readonly waitingForReply: (() => void)[] = [];
   private localFinSent = false;
   private remoteFinReceived = false;
   private errorStreamDone = false;
   private errorStreamWait: NodeJS.Timeout | undefined;
+  // DATA pieces that arrived in this turn of the event loop, handed on together (see onData).
+  private pending: Buffer[] = [];
+  private pendingLength = 0;
 
   constructor(
     private readonly session: StreamSender,
@@ -45,20 +52,50 @@ export class PortForwardConnection extends Duplex {
     if (this.destroyed) return true;
     const fin = (flags & FLAG_FIN) !== 0;
     if (streamId === this.errorStreamId) {
-      if (this.errorText.length < MAX_ERROR_TEXT) this.errorText += data.toString("utf8");
+      if (this.errorLength < MAX_ERROR_TEXT && data.length) {
+        this.errorBytes.push(data);
+        this.errorLength += data.length;
+      }
       if (fin) this.onErrorStreamDone();
       return true;
     }
-    let more = true;
-    if (data.length) more = this.push(data);
+    if (this.remoteFinReceived) return true; // nothing may follow a FIN; drop it
+    if (data.length) {
+      // Pieces are TLS-record sized (<= 16 KB): handing each to the local socket on its own was a
+      // write() and a wake-up of the local reader per record. Everything read from the session in
+      // one turn of the event loop goes on as one chunk instead, after the turn's I/O (setImmediate).
+      // At most 64 KiB at a time: a bigger join is a fresh mmap'd buffer, page faults and all.
+      if (this.pendingLength + data.length > COALESCE_BYTES) this.flushPending();
+      if (this.pending.length === 0) setImmediate(() => this.flushPending());
+      this.pending.push(data);
+      this.pendingLength += data.length;
+    }
     if (fin) {
       this.remoteFinReceived = true;
       // The pod side closed — or the dial failed, and the reason comes on the error stream, maybe
       // after this FIN (kwok sends it so): end cleanly only once the error stream ended empty.
-      if (this.errorStreamDone) this.push(null);
-      else this.errorStreamWait ??= setTimeout(() => this.push(null), ERROR_TEXT_GRACE_MS);
+      if (this.errorStreamDone) this.endReadable();
+      else this.errorStreamWait ??= setTimeout(() => this.endReadable(), ERROR_TEXT_GRACE_MS);
     }
-    return more;
+    return this.readableLength + this.pendingLength < this.readableHighWaterMark;
+  }
+
+  private flushPending(): void {
+    if (this.pending.length === 0 || this.destroyed || this.readableEnded) return;
+    const data = this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending, this.pendingLength);
+    this.pending = [];
+    this.pendingLength = 0;
+    // Room left: the session may read on (it paused if onData said the reader was full).
+    if (this.push(data)) this.session.resumeStream(this.dataStreamId);
+  }
+
+  private endReadable(): void {
+    this.flushPending();
+    this.push(null);
+  }
+
+  private errorText(): string {
+    return Buffer.concat(this.errorBytes).toString("utf8");
   }
 
   onReply(streamId: number): void {
@@ -69,7 +106,7 @@ export class PortForwardConnection extends Duplex {
 
   onReset(streamId: number, status: number): void {
     if (streamId === this.errorStreamId) return this.onErrorStreamDone();
-    if (this.errorStreamDone || this.errorText) return this.failWithErrorText(`port-forward stream reset by the server (status ${status})`);
+    if (this.errorStreamDone || this.errorLength > 0) return this.failWithErrorText(`port-forward stream reset by the server (status ${status})`);
     this.errorStreamWait ??= setTimeout(() => this.failWithErrorText(`port-forward stream reset by the server (status ${status})`), ERROR_TEXT_GRACE_MS);
   }
 
@@ -81,15 +118,15 @@ export class PortForwardConnection extends Duplex {
   private onErrorStreamDone(): void {
     if (this.errorStreamDone) return;
     this.errorStreamDone = true;
-    if (this.errorText.trim()) return this.failWithErrorText("");
+    if (this.errorText().trim()) return this.failWithErrorText("");
     if (!this.errorStreamWait) return;
     clearTimeout(this.errorStreamWait);
-    if (this.remoteFinReceived) this.push(null);
+    if (this.remoteFinReceived) this.endReadable();
     else this.failWithErrorText("port-forward stream reset by the server");
   }
 
   private failWithErrorText(fallback: string): void {
-    const text = this.errorText.trim();
+    const text = this.errorText().trim();
     this.destroy(new Error(text ? `port-forward: ${text}` : fallback));
   }
 

@@ -1,6 +1,6 @@
 import { EventEmitter } from "node:events";
 import type { Duplex } from "node:stream";
-import { encodeFrame, FLAG_FIN, FrameParser, MAX_STREAM_ID, RstStatus, type Frame } from "./frames.js";
+import { dataFrameHeader, encodeFrame, FLAG_FIN, FrameParser, MAX_STREAM_ID, RstStatus, type Frame } from "./frames.js";
 import { HeaderCompressor, HeaderDecompressor } from "./header-block.js";
 import { PortForwardConnection, type StreamSender } from "./port-forward-connection.js";
 
@@ -26,7 +26,8 @@ type Done = (error?: Error | null) => void;
 export class SpdySession extends EventEmitter implements StreamSender {
   readonly pipeline: boolean;
   readonly maxDataFrame: number;
-  private readonly parser = new FrameParser();
+  // DATA payloads go on as they arrive, as views of the read chunks: never gathered or copied.
+  private readonly parser = new FrameParser({ streamData: true });
   private readonly compressor = new HeaderCompressor();
   private readonly decompressor = new HeaderDecompressor();
   private readonly connections = new Map<number, PortForwardConnection>();
@@ -38,6 +39,7 @@ export class SpdySession extends EventEmitter implements StreamSender {
   private readonly pingTimer: NodeJS.Timeout;
   private outgoing: Buffer[] = [];
   private outgoingDone: Done[] = [];
+  private flushScheduled = false;
   private state: "open" | "goingAway" | "closed" = "open";
   private closeReason: Error | undefined;
 
@@ -132,12 +134,18 @@ export class SpdySession extends EventEmitter implements StreamSender {
 
   // Frames written in the same tick go out as one write (one WebSocket message, one TCP segment).
   private queueFrame(frame: Frame, done?: Done): void {
-    this.outgoing.push(encodeFrame(frame));
+    // A DATA payload is copied once, into the write below, not first into a frame of its own.
+    if (frame.type === "data") this.outgoing.push(dataFrameHeader(frame.streamId, frame.flags, frame.data.length), frame.data);
+    else this.outgoing.push(encodeFrame(frame));
     if (done) this.outgoingDone.push(done);
-    if (this.outgoing.length === 1) process.nextTick(() => this.flush());
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(() => this.flush());
+    }
   }
 
   private flush(): void {
+    this.flushScheduled = false;
     if (this.outgoing.length === 0) return;
     const bytes = Buffer.concat(this.outgoing);
     const callbacks = this.outgoingDone;

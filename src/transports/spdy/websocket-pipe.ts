@@ -1,7 +1,6 @@
 import { createHash, randomBytes, randomFillSync } from "node:crypto";
 import type { Socket } from "node:net";
 import { Duplex } from "node:stream";
-import { leadingBytes } from "./frames.js";
 
 // A minimal RFC 6455 client, only as much as a byte tunnel needs. Why not `ws`: it refuses the
 // subprotocol `SPDY/3.1+portforward.k8s.io` ('/' is not an HTTP token character), and answering
@@ -21,19 +20,46 @@ export function webSocketHandshake(protocol: string): { headers: Record<string, 
   };
 }
 
-function clientFrame(opcode: number, payload: Buffer): Buffer {
+/**
+ * A client frame: header and masked payload in one buffer, one copy of the payload. RFC 6455 has
+ * clients mask every byte; XOR-ing 4 bytes at a time is what keeps an upload from costing more
+ * CPU here than everything else on the byte path (a byte loop took ~2.5 ms per MB).
+ */
+export function clientFrame(opcode: number, payload: Buffer): Buffer {
   const length = payload.length;
   const extended = length < 126 ? 0 : length <= 0xffff ? 2 : 8;
-  const header = Buffer.alloc(2 + extended + 4);
-  header[0] = 0x80 | opcode; // FIN: never fragmented
-  header[1] = 0x80 | (extended === 0 ? length : extended === 2 ? 126 : 127); // MASK: clients always mask
-  if (extended === 2) header.writeUInt16BE(length, 2);
-  if (extended === 8) header.writeBigUInt64BE(BigInt(length), 2);
-  const mask = header.subarray(2 + extended);
-  randomFillSync(mask);
-  const masked = Buffer.allocUnsafe(length);
-  for (let i = 0; i < length; i += 1) masked[i] = (payload[i] as number) ^ (mask[i & 3] as number);
-  return Buffer.concat([header, masked]);
+  const start = 2 + extended + 4;
+  const frame = Buffer.allocUnsafe(start + length);
+  frame[0] = 0x80 | opcode; // FIN: never fragmented
+  frame[1] = 0x80 | (extended === 0 ? length : extended === 2 ? 126 : 127); // MASK: clients always mask
+  if (extended === 2) frame.writeUInt16BE(length, 2);
+  if (extended === 8) frame.writeBigUInt64BE(BigInt(length), 2);
+  randomFillSync(frame, 2 + extended, 4);
+  payload.copy(frame, start);
+  maskInPlace(frame, start, frame.subarray(2 + extended, start));
+  return frame;
+}
+
+/** XORs `buffer` from `start` on with the 4-byte `mask` (mask[0] on buffer[start]). */
+function maskInPlace(buffer: Buffer, start: number, mask: Buffer): void {
+  const end = buffer.length;
+  let i = start;
+  // Byte by byte up to a 4-byte boundary of the underlying memory, then whole words.
+  while (i < end && (buffer.byteOffset + i) % 4 !== 0) {
+    buffer[i] = (buffer[i] as number) ^ (mask[(i - start) & 3] as number);
+    i += 1;
+  }
+  const words = (end - i) >>> 2;
+  if (words > 0) {
+    // The mask rotated to this word boundary, in the machine's own byte order.
+    const rotated = new Uint8Array(4);
+    for (let k = 0; k < 4; k += 1) rotated[k] = mask[(i - start + k) & 3] as number;
+    const word = new Uint32Array(rotated.buffer)[0] as number;
+    const view = new Uint32Array(buffer.buffer, buffer.byteOffset + i, words);
+    for (let w = 0; w < words; w += 1) view[w] = (view[w] as number) ^ word;
+    i += words * 4;
+  }
+  for (; i < end; i += 1) buffer[i] = (buffer[i] as number) ^ (mask[(i - start) & 3] as number);
 }
 
 /**
@@ -42,8 +68,16 @@ function clientFrame(opcode: number, payload: Buffer): Buffer {
  * reader pauses the socket; writes complete when the socket took the frame.
  */
 export class WebSocketByteStream extends Duplex {
-  private chunks: Buffer[] = [];
-  private buffered = 0;
+  /** The frame header being read, when it arrived split (at most 14 bytes are ever copied). */
+  private readonly head = Buffer.alloc(14);
+  private headLength = 0;
+  /** The frame whose payload is arriving, and how much of it is still to come. */
+  private frame: { opcode: number; mask: Buffer | undefined; masked: number } | undefined;
+  private remaining = 0;
+  /** A control or text frame's payload so far (small; data frames are never gathered). */
+  private parts: Buffer[] = [];
+  /** A continuation frame continues the last data or text frame. */
+  private messageOpcode: number = Opcode.binary;
   private closeSent = false;
 
   constructor(private readonly socket: Socket, head: Buffer) {
@@ -55,47 +89,85 @@ export class WebSocketByteStream extends Duplex {
     if (head.length) this.onBytes(head);
   }
 
+  /**
+   * Binary payload goes on as views of the socket's chunks as they arrive, whatever the message
+   * and frame boundaries: nothing is copied or held until a message is complete (the API server
+   * sends ~16 KB messages, each split over three TLS records, so gathering them cost two copies).
+   */
   private onBytes(chunk: Buffer): void {
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
-    for (;;) {
-      const frame = this.nextFrame();
-      if (!frame) return;
-      this.onFrame(frame.opcode, frame.payload);
-      if (this.destroyed) return;
+    let offset = 0;
+    while (offset < chunk.length && !this.destroyed) {
+      if (this.frame === undefined) {
+        offset = this.readHeader(chunk, offset);
+        continue;
+      }
+      const take = Math.min(this.remaining, chunk.length - offset);
+      let piece = chunk.subarray(offset, offset + take);
+      offset += take;
+      this.remaining -= take;
+      const { opcode, mask } = this.frame;
+      if (mask) {
+        // Servers must not mask; unmask a copy anyway rather than corrupt the stream.
+        const start = this.frame.masked;
+        piece = Buffer.from(piece.map((byte, i) => byte ^ (mask[(start + i) & 3] as number)));
+        this.frame.masked += take;
+      }
+      if (opcode === Opcode.binary) {
+        if (piece.length && !this.push(piece)) this.socket.pause();
+      } else {
+        this.parts.push(piece);
+      }
+      if (this.remaining === 0) this.endFrame();
     }
   }
 
-  private nextFrame(): { opcode: number; payload: Buffer } | undefined {
-    if (this.buffered < 2) return undefined;
-    // Join the chunks only once a whole message is here: a big message in many reads stays linear.
-    const first = this.chunks[0] as Buffer;
-    const head = leadingBytes(this.chunks, 14);
-    const lengthCode = (head[1] as number) & 0x7f;
-    const masked = ((head[1] as number) & 0x80) !== 0;
-    const offset = 2 + (lengthCode === 126 ? 2 : lengthCode === 127 ? 8 : 0);
-    if (head.length < offset) return undefined;
-    const length = lengthCode === 126 ? head.readUInt16BE(2) : lengthCode === 127 ? Number(head.readBigUInt64BE(2)) : lengthCode;
-    const start = offset + (masked ? 4 : 0);
-    if (this.buffered < start + length) return undefined;
-    const bytes = this.chunks.length === 1 ? first : Buffer.concat(this.chunks);
-    let payload = bytes.subarray(start, start + length);
-    if (masked) {
-      const mask = bytes.subarray(offset, offset + 4);
-      payload = Buffer.from(payload.map((byte, i) => byte ^ (mask[i & 3] as number)));
+  /** Reads (part of) a frame header from `chunk` at `offset`; returns the offset after what it used. */
+  private readHeader(chunk: Buffer, offset: number): number {
+    // How long this header is, once its first two bytes are known.
+    const size = (second: number) => 2 + ((second & 0x7f) === 126 ? 2 : (second & 0x7f) === 127 ? 8 : 0) + (second & 0x80 ? 4 : 0);
+    let bytes: Buffer;
+    let at: number;
+    let next: number;
+    if (this.headLength === 0 && chunk.length - offset >= 2 && chunk.length - offset >= size(chunk[offset + 1] as number)) {
+      bytes = chunk;
+      at = offset;
+      next = offset + size(chunk[offset + 1] as number);
+    } else {
+      // Gather byte by byte up to the header's size (known after two bytes): at most 14 bytes.
+      next = offset;
+      while (next < chunk.length && (this.headLength < 2 || this.headLength < size(this.head[1] as number))) this.head[this.headLength++] = chunk[next++] as number;
+      if (this.headLength < 2 || this.headLength < size(this.head[1] as number)) return next;
+      bytes = this.head;
+      at = 0;
+      this.headLength = 0;
     }
-    const rest = bytes.subarray(start + length);
-    this.chunks = rest.length ? [rest] : [];
-    this.buffered = rest.length;
-    return { opcode: (bytes[0] as number) & 0x0f, payload };
+    const first = bytes[at] as number;
+    const second = bytes[at + 1] as number;
+    const lengthCode = second & 0x7f;
+    const length = lengthCode === 126 ? bytes.readUInt16BE(at + 2) : lengthCode === 127 ? Number(bytes.readBigUInt64BE(at + 2)) : lengthCode;
+    const maskAt = at + 2 + (lengthCode === 126 ? 2 : lengthCode === 127 ? 8 : 0);
+    const mask = second & 0x80 ? Buffer.from(bytes.subarray(maskAt, maskAt + 4)) : undefined;
+    let opcode = first & 0x0f;
+    if (opcode === Opcode.continuation) opcode = this.messageOpcode;
+    else if (opcode === Opcode.binary || opcode === Opcode.text) this.messageOpcode = opcode;
+    this.frame = { opcode, mask, masked: 0 };
+    this.remaining = length;
+    if (length === 0) this.endFrame();
+    return next;
+  }
+
+  /** The current frame's payload is all here: act on a control or text frame. */
+  private endFrame(): void {
+    const opcode = this.frame?.opcode;
+    this.frame = undefined;
+    if (opcode === Opcode.binary || opcode === undefined) return;
+    const payload = this.parts.length === 1 ? (this.parts[0] as Buffer) : Buffer.concat(this.parts);
+    this.parts = [];
+    this.onFrame(opcode, payload);
   }
 
   private onFrame(opcode: number, payload: Buffer): void {
     switch (opcode) {
-      case Opcode.binary:
-      case Opcode.continuation:
-        if (payload.length && !this.push(payload)) this.socket.pause();
-        return;
       case Opcode.text:
         this.destroy(new Error(`port-forward tunnel: ${payload.toString("utf8")}`));
         return;
@@ -119,7 +191,7 @@ export class WebSocketByteStream extends Duplex {
   }
 
   override _read(): void {
-    this.socket.resume();
+    if (this.socket.isPaused()) this.socket.resume();
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { adler32 } from "../../../../src/transports/spdy/adler32.js";
 import { SPDY3_DICTIONARY } from "../../../../src/transports/spdy/dictionary.js";
 import { encodeFrame, FrameParser, SpdyProtocolError } from "../../../../src/transports/spdy/frames.js";
-import { decodeNameValues, encodeNameValues, HeaderCompressor } from "../../../../src/transports/spdy/header-block.js";
+import { decodeNameValues, encodeNameValues, HeaderCompressor, HeaderDecompressor } from "../../../../src/transports/spdy/header-block.js";
 
 describe("SPDY/3.1 frames on the wire", () => {
   it("uses the SPDY/3 dictionary zlib names (1,423 bytes, Adler-32 0xe3c6a7c2)", () => {
@@ -33,6 +33,19 @@ describe("SPDY/3.1 frames on the wire", () => {
     const firstRaw = encodeNameValues([["streamtype", "error"], ["port", "80"], ["requestid", "0"]]);
     expect(decodeNameValues(inflated.subarray(0, firstRaw.length))).toEqual([["streamtype", "error"], ["port", "80"], ["requestid", "0"]]);
     expect(decodeNameValues(inflated.subarray(firstRaw.length))).toEqual([["streamtype", "data"], ["port", "80"], ["requestid", "0"]]);
+  });
+
+  it("inflates header blocks longer than the decompressor's output buffer, and the blocks after them", async () => {
+    const compressor = new HeaderCompressor();
+    const decompressor = new HeaderDecompressor();
+    try {
+      const long: [string, string][] = [["x-long", "v".repeat(5000)], ["port", "80"]];
+      const short: [string, string][] = [["streamtype", "data"]];
+      expect(await decompressor.decompress(compressor.compress(long))).toEqual(long);
+      expect(await decompressor.decompress(compressor.compress(short))).toEqual(short);
+    } finally {
+      decompressor.close();
+    }
   });
 
   it("refuses header names spdystream would end the session for", () => {

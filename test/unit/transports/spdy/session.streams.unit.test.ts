@@ -1,7 +1,8 @@
 import { once } from "node:events";
 import type { Duplex } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
-import { encodeFrame } from "../../../../src/transports/spdy/frames.js";
+import { encodeFrame, FLAG_FIN } from "../../../../src/transports/spdy/frames.js";
+import { PortForwardConnection } from "../../../../src/transports/spdy/port-forward-connection.js";
 import { SpdySession, type SessionOptions } from "../../../../src/transports/spdy/session.js";
 import { bytePipe, FakeSpdyServer, REFUSED_AFTER_FIN_PORT, REFUSED_PORT } from "../../../helpers/fake-spdy-server.js";
 
@@ -148,5 +149,52 @@ describe("SPDY port-forward session", () => {
     slow.on("data", (data: Buffer) => (received += data.length));
     while (received < 256 * chunk.length + 1) await new Promise((resolve) => setTimeout(resolve, 10));
     expect(received).toBe(256 * chunk.length + 1);
+  });
+});
+
+describe("SPDY port-forward connection, reading side", () => {
+  const sender = () => {
+    const resumed: number[] = [];
+    return {
+      resumed,
+      pipeline: true,
+      maxDataFrame: 64 * 1024,
+      sendData: () => undefined,
+      sendReset: () => undefined,
+      resumeStream: (id: number) => void resumed.push(id),
+      forget: () => undefined,
+    };
+  };
+
+  it("hands on the DATA pieces of one event-loop turn as one chunk of at most 64 KiB, in order, before its FIN", async () => {
+    const connection = new PortForwardConnection(sender(), 80, 1, 3);
+    const chunks: Buffer[] = [];
+    connection.on("data", (chunk: Buffer) => chunks.push(chunk));
+    const ended = once(connection, "end");
+    connection.onData(1, Buffer.alloc(0), FLAG_FIN); // the error stream ends empty: no dial error
+    const pieces = Array.from({ length: 10 }, (_, i) => Buffer.alloc(16 * 1024, i));
+    for (const piece of pieces) connection.onData(3, piece, 0);
+    connection.onData(3, Buffer.from("end"), FLAG_FIN);
+    await ended;
+    expect(Buffer.concat(chunks)).toEqual(Buffer.concat([...pieces, Buffer.from("end")]));
+    expect(chunks.map((c) => c.length)).toEqual([65536, 65536, 32768 + 3]);
+  });
+
+  it("says the reader is full once buffered plus pending bytes reach its limit, and resumes the session when drained", async () => {
+    const session = sender();
+    const connection = new PortForwardConnection(session, 80, 1, 3);
+    let more = true;
+    let pushed = 0;
+    while (more) {
+      more = connection.onData(3, Buffer.alloc(16 * 1024), 0);
+      pushed += 16 * 1024;
+    }
+    expect(pushed).toBe(256 * 1024);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(connection.readableLength).toBe(256 * 1024);
+    connection.read();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(session.resumed).toContain(3);
+    connection.destroy();
   });
 });
