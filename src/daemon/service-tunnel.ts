@@ -174,7 +174,7 @@ export class ServiceTunnel {
     const timeout = new AbortController();
     const timer = setTimeout(() => timeout.abort(), PROBE_TIMEOUT_MS);
     try {
-      const stream = await this.deps.transport.open({ namespace: this.spec.namespace, pod, port }, AbortSignal.any([signal, timeout.signal]));
+      const stream = await this.deps.transport.open({ namespace: this.spec.namespace, pod, port, probe: true }, AbortSignal.any([signal, timeout.signal]));
       stream.destroy();
     } finally {
       clearTimeout(timer);

@@ -9,6 +9,8 @@ export type { PodRef, SessionEvent } from "./transport.js";
 export interface SpdyTransportOptions extends SessionOptions {
   /** Close a pod's session after this long without connections. */
   idleMs?: number;
+  /** The same for a session that has carried nothing but probes. */
+  probeIdleMs?: number;
   /** Which way into the API server; both, WebSocket first, by default. */
   only?: SessionPath;
   onSessionEvent?: (event: SessionEvent) => void;
@@ -22,7 +24,14 @@ interface PodSession {
   idleTimer?: NodeJS.Timeout;
   /** Closed by close(), not lost: said so in its event. */
   shutdown?: boolean;
+  /** Has carried a connection that was not a probe. */
+  used?: boolean;
 }
+
+// Every tunnel probes its pod when it starts or moves; with a thousand Services that is a thousand
+// sessions. Kept 60 s they hold the API server's connections and ~36 KB each here for nobody: a
+// session that only proved a pod answers goes after a short grace (two tunnels of one pod share it).
+const PROBE_IDLE_MS = 2_000;
 
 /**
  * Port-forward multiplexed like kubectl's: one SPDY session per pod, shared by every tunnel and
@@ -50,7 +59,10 @@ export class SpdyPortForwardTransport implements ForwardTransport {
       // A session can stop taking streams between the await and here (GOAWAY): take a new one once.
       if (!session.isOpen && attempt === 0) continue;
       const entry = this.pods.get(key(pod));
-      if (entry?.session === session) clearTimeout(entry.idleTimer);
+      if (entry?.session === session) {
+        clearTimeout(entry.idleTimer);
+        if (!target.probe) entry.used = true;
+      }
       return session.openConnection(target.port);
     }
   }
@@ -128,7 +140,7 @@ export class SpdyPortForwardTransport implements ForwardTransport {
         if (session.connectionCount > 0) return;
         idleClose = true;
         session.close(new Error("port-forward session idle"));
-      }, this.options.idleMs ?? 60_000).unref();
+      }, entry.used ? (this.options.idleMs ?? 60_000) : (this.options.probeIdleMs ?? PROBE_IDLE_MS)).unref();
     });
     return session;
   }

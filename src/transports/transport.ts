@@ -5,6 +5,8 @@ export interface PodTarget {
   namespace: string;
   pod: string;
   port: number;
+  /** Only proving the pod answers (the stream is closed at once): nothing worth keeping warm for. */
+  probe?: boolean;
 }
 
 export type PodRef = { namespace: string; pod: string };

@@ -92,6 +92,21 @@ describe("spdy forward transport", () => {
     expect(dials()).toBe(2);
   });
 
+  it("closes a session that carried only probes after probeIdleMs, one that carried a connection after idleMs", async () => {
+    const { t, events } = transport({ idleMs: 10_000, probeIdleMs: 30 });
+    const probed = { ...target, pod: "probed" };
+    const used = { ...target, pod: "used" };
+    (await t.open({ ...probed, probe: true })).destroy();
+    (await t.open({ ...used, probe: true })).destroy();
+    const stream = await t.open(used);
+    expect(await echo(stream, "x")).toBe("x");
+    stream.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(events.filter((e) => e.type === "closed")).toMatchObject([{ pod: { pod: "probed" }, cause: "idle" }]);
+    expect(t.sessionState(probed)).toBe("none");
+    expect(t.sessionState(used)).toBe("up");
+  });
+
   it("fails the connections waiting for a dial that fails, and dials again next time", async () => {
     const { t, failNext, dials } = transport();
     failNext(Object.assign(new Error("refused: HTTP 503"), { status: 503 }));
