@@ -34,12 +34,14 @@ export async function startDemoDaemon(tempDir: string, kubeconfig: string, ipRan
   closeSync(logFd);
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code, signal) => resolve(code ?? (signal ? 128 : null))));
   const pid = child.pid ?? 0;
-  onTeardown(`loc daemon (pid ${pid})`, async () => {
+  const log = () => readFileSync(logFile, "utf8");
+  onTeardown(`loc daemon (pid ${pid})`, async ({ failed }) => {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
     const code = await exited;
-    return `stopped loc daemon (pid ${pid}, exit ${code}): it removed its block from ${hostsFile}`;
+    const stopped = `stopped loc daemon (pid ${pid}, exit ${code}): it removed its block from ${hostsFile}`;
+    // The temp dir and its log go next: a failed run shows what the daemon said first.
+    return failed ? `${stopped}; its log (last ${LOG_TAIL_LINES} lines):\n${tail(log(), LOG_TAIL_LINES)}` : stopped;
   });
-  const log = () => readFileSync(logFile, "utf8");
   await waitFor(
     "loc daemon to answer on its socket",
     async () => {
@@ -53,6 +55,12 @@ export async function startDemoDaemon(tempDir: string, kubeconfig: string, ipRan
     { timeoutMs: 30_000, intervalMs: 300 },
   );
   return { stateDir, hostsFile, logFile, pid, args, log };
+}
+
+const LOG_TAIL_LINES = 30;
+
+function tail(text: string, lines: number): string {
+  return text.trimEnd().split("\n").slice(-lines).map((line) => `      ${line}`).join("\n");
 }
 
 interface TunnelRow {

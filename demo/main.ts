@@ -20,7 +20,7 @@ function portFromEnv(name: string, fallback: number): number {
 let interrupted = false;
 
 async function finish(code: number): Promise<never> {
-  await teardown();
+  await teardown({ failed: code === 1 });
   if (code === 0) say("the demo is over; nothing it started is left running");
   // eslint-disable-next-line no-restricted-syntax -- an entry point like src/cli/main.ts; API clients may keep sockets open
   process.exit(code);

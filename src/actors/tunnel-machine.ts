@@ -23,6 +23,8 @@ export interface TunnelContext {
 
 export type TunnelEvent =
   | { type: "endpoints"; pods: string[] }
+  /** A connection to `pod` failed at the pod's end (its kubelet could not dial the port). */
+  | { type: "podFailed"; pod: string; error: string }
   | { type: "stop"; reason: string };
 
 /** What the tunnel emits: a state it entered, in its own words (the daemon adds address and ports). */
@@ -67,6 +69,8 @@ export const tunnelMachine = setup({
     newEndpointsExist: ({ event }) => event.type === "endpoints" && event.pods.length > 0,
     podStaysReady: ({ context, event }) =>
       event.type === "endpoints" && context.pod !== undefined && event.pods.includes(context.pod),
+    // A late failure of a pod it already left says nothing about the current one.
+    failedPodIsCurrent: ({ context, event }) => event.type === "podFailed" && event.pod === context.pod,
   },
   actions: {
     setEndpoints: assign({
@@ -142,6 +146,9 @@ export const tunnelMachine = setup({
           { guard: "podStaysReady", actions: "setEndpoints" },
           { actions: ["setEndpoints", "pickPod"], target: "movingPod" },
         ],
+        // Ready is not listening (a process that crashed, a port not open yet): try another pod,
+        // with backoff, as if its probe had failed.
+        podFailed: { guard: "failedPodIsCurrent", target: "backingOff", actions: "recordFailure" },
       },
     },
     // Transient: the serving pod left; go to the next ready one at once (no backoff, nothing failed).

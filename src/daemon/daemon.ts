@@ -238,7 +238,7 @@ export class Daemon implements DaemonCore {
     const fresh = [...desired].filter(([key]) => !this.units.has(key));
     await Promise.all(
       fresh.map(async ([key, { spec }]) => {
-        const unit = new ServiceTunnel(spec, { transport: this.config.transport, record: (s, e) => this.record(s, e), backoff: this.config.backoff, bindPrivileged: this.config.bindPrivileged });
+        const unit = new ServiceTunnel(spec, { transport: this.config.transport, record: (s, e) => this.record(s, e), backoff: this.config.backoff, bindPrivileged: this.config.bindPrivileged, log: this.config.log });
         try {
           await this.loopback.add(spec.ip);
           await unit.start();

@@ -5,6 +5,7 @@ import type { BackoffPolicy } from "../kube/backoff.js";
 import { describePorts, type ReadyEndpoint, type TunnelPort } from "../kube/service-model.js";
 import type { NewEvent } from "../store/events.js";
 import { tunnelStream } from "../store/streams.js";
+import { PodDialError } from "../transports/dial-verdict.js";
 import type { ForwardTransport, SessionState } from "../transports/transport.js";
 import { TunnelListener, type PortBinder } from "./tunnel-listener.js";
 
@@ -47,7 +48,13 @@ export interface TunnelDeps {
   now?: () => number;
   /** Binds ports below 1024 when the daemon dropped root (its hosts helper does it). */
   bindPrivileged?: PortBinder;
+  /** The daemon's log: a local connection the tunnel could not carry is said there, not dropped silently. */
+  log?: (line: string) => void;
 }
+
+// A client retrying in a loop must not flood the log: the first failure is said, then at most one
+// summary per interval.
+const CONNECTION_ERROR_LOG_INTERVAL_MS = 30_000;
 
 /**
  * A tunnel machine plus the listeners it steers. The machine decides which pod new connections go
@@ -62,6 +69,7 @@ export class ServiceTunnel {
   private since: number;
   private readonly now: () => number;
   private readonly stateListeners: (() => void)[] = [];
+  private connectionErrors = { unsaid: 0, lastSaidAt: -Infinity };
 
   constructor(
     readonly spec: TunnelSpec,
@@ -74,7 +82,8 @@ export class ServiceTunnel {
     });
     this.actor = createActor(machine, { input: { service: spec.key, backoff: deps.backoff } });
     this.listeners = spec.ports.map(
-      (port) => new TunnelListener(spec.ip, port.port, () => this.openToPod(port.name), undefined, deps.bindPrivileged),
+      (port) =>
+        new TunnelListener(spec.ip, port.port, () => this.openToPod(port.name), (error) => this.connectionFailed(port.port, error), deps.bindPrivileged),
     );
   }
 
@@ -152,6 +161,17 @@ export class ServiceTunnel {
     }
   }
 
+  private connectionFailed(port: number, error: Error): void {
+    const errors = this.connectionErrors;
+    errors.unsaid += 1;
+    const now = this.now();
+    if (!this.deps.log || now - errors.lastSaidAt < CONNECTION_ERROR_LOG_INTERVAL_MS) return;
+    const others = errors.unsaid > 1 ? ` (and ${errors.unsaid - 1} more failed since last said)` : "";
+    this.deps.log(`loc daemon: ${this.spec.key}: a connection to ${this.spec.ip}:${port} failed: ${error.message}${others}`);
+    errors.unsaid = 0;
+    errors.lastSaidAt = now;
+  }
+
   /** Opens a connection to the chosen pod's port; refuses while no pod is chosen. */
   private openToPod(portName: string): Promise<Duplex> {
     const snapshot = this.actor.getSnapshot();
@@ -161,10 +181,19 @@ export class ServiceTunnel {
     if (!pod || !endpoint || podPort === undefined || snapshot.hasTag("waiting")) {
       return Promise.reject(new Error(`${this.spec.key} has no ready endpoint`));
     }
-    return this.deps.transport.open({ namespace: this.spec.namespace, pod, port: podPort });
+    const podFailed = (error: unknown) => {
+      if (error instanceof PodDialError) this.actor.send({ type: "podFailed", pod, error: error.message });
+    };
+    return this.deps.transport.open({ namespace: this.spec.namespace, pod, port: podPort }).then(
+      (stream) => stream.once("error", podFailed),
+      (error: unknown) => {
+        podFailed(error);
+        throw error;
+      },
+    );
   }
 
-  /** A pod is usable when a port-forward to it opens; the stream is closed right away. */
+  /** A pod is usable when its port takes a port-forwarded connection (the transport's verdict). */
   private async probe(pod: string, signal: AbortSignal): Promise<void> {
     const endpoint = this.endpoints.find((e) => e.pod === pod);
     const port = endpoint && Object.values(endpoint.podPorts)[0];
@@ -174,8 +203,11 @@ export class ServiceTunnel {
     const timeout = new AbortController();
     const timer = setTimeout(() => timeout.abort(), PROBE_TIMEOUT_MS);
     try {
-      const stream = await this.deps.transport.open({ namespace: this.spec.namespace, pod, port, probe: true }, AbortSignal.any([signal, timeout.signal]));
-      stream.destroy();
+      const target = { namespace: this.spec.namespace, pod, port, probe: true };
+      const both = AbortSignal.any([signal, timeout.signal]);
+      const { transport } = this.deps;
+      if (transport.probe) await transport.probe(target, both);
+      else (await transport.open(target, both)).destroy();
     } finally {
       clearTimeout(timer);
     }

@@ -69,19 +69,32 @@ export class TunnelListener {
     this.stats.totalConnections += 1;
     socket.setNoDelay(true);
     let remote: Duplex | undefined;
+    // What failed on the cluster's side. A client closing or resetting early (most do, once they
+    // have their answer) is its own business, and not a failure of the tunnel.
+    let failure: Error | undefined;
+    // Registered before the pipelines: the client's own reset or close is seen here first, and
+    // what the pipelines then pass on to the cluster's side is not that side failing.
+    let clientGone = false;
+    socket.once("error", () => (clientGone = true)).once("close", () => (clientGone = true));
     try {
-      remote = await this.connect();
-      remote.on("data", (chunk: Buffer) => (this.stats.bytesOut += chunk.length));
+      const opened = await this.connect().catch((error: Error) => Promise.reject((failure = error)));
+      remote = opened;
+      opened.on("error", (error: NodeJS.ErrnoException) => {
+        if (!clientGone && error.code !== "ERR_STREAM_PREMATURE_CLOSE") failure ??= error;
+      });
+      opened.on("data", (chunk: Buffer) => (this.stats.bytesOut += chunk.length));
       socket.on("data", (chunk: Buffer) => (this.stats.bytesIn += chunk.length));
       // Both directions at once; whichever side fails or ends first tears down this pair only.
-      await Promise.all([pipeline(socket, remote), pipeline(remote, socket)]);
-    } catch (error) {
-      this.stats.failedConnections += 1;
-      this.stats.lastError = (error as Error).message;
-      this.onConnectionError(error as Error);
+      await Promise.all([pipeline(socket, opened), pipeline(opened, socket)]);
+    } catch {
       socket.destroy();
       remote?.destroy();
     } finally {
+      if (failure) {
+        this.stats.failedConnections += 1;
+        this.stats.lastError = failure.message;
+        this.onConnectionError(failure);
+      }
       this.sockets.delete(socket);
       this.stats.openConnections -= 1;
     }

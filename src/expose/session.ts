@@ -4,7 +4,7 @@ import type { BackoffPolicy } from "../kube/backoff.js";
 import type { ExposeCluster } from "../kube/expose-cluster.js";
 import type { NewEvent } from "../store/events.js";
 import { exposeStream } from "../store/streams.js";
-import type { ReversePlan, ReverseSession, ReverseStats, ReverseTransport } from "../transports/transport.js";
+import type { ReverseConnector, ReverseSession, ReverseStats, ReverseTransport } from "../transports/transport.js";
 import { newSessionId, proxyPodName } from "./identity.js";
 import { describeMapping, type MapFlag } from "./ports.js";
 import { resolveExpose, type ExposePlan } from "./resolve.js";
@@ -85,7 +85,7 @@ export class ExposeSession {
   readonly strategy: ExposeStrategy;
   readonly done: Promise<SessionOutcome>;
   private readonly actor: Actor<typeof exposeMachine>;
-  private readonly reverse: ReversePlan;
+  private readonly reverse: ReverseConnector;
   private readonly steps: StepContext;
   private readonly listeners = new Set<(event: NewEvent) => void>();
   private live: ReverseSession | undefined;

@@ -1,6 +1,6 @@
 import { errorMessage } from "../errors.js";
 import type { WorkloadState } from "../kube/expose-cluster.js";
-import type { ReversePlan } from "../transports/transport.js";
+import type { ReverseConnector } from "../transports/transport.js";
 import { ANNOTATION_ORIGINAL_REPLICAS, ANNOTATION_OWNER, ANNOTATION_SESSION } from "./identity.js";
 import { mutate, retryOnConflict, sameWorkload, scaleIfUnchanged, workloadTarget, type MutationScope } from "./mutation.js";
 import { proxyLabels, proxyPodManifest } from "./proxy-pod.js";
@@ -12,7 +12,7 @@ import { ownedBy, planProxyUndo } from "./undo-plans.js";
 export interface StepContext extends MutationScope {
   image: string;
   runAsUser: number;
-  reverse: ReversePlan;
+  reverse: ReverseConnector;
   overrides?: Record<string, unknown>;
   /** Pod status polling and leftover-pod waits. */
   pollMs: number;

@@ -2,6 +2,7 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import { Duplex } from "node:stream";
 import WebSocket from "ws";
 import { PermanentConnectError } from "./connect-errors.js";
+import { awaitDialVerdict, serverReportedError } from "./dial-verdict.js";
 import type { ForwardTransport, PodTarget } from "./transport.js";
 
 /** Port-forward's legacy WebSocket subprotocol: the API server proxies it to the kubelet unchanged. */
@@ -36,7 +37,7 @@ export class PortForwardStream extends Duplex {
     }
     if (payload.length === 0) return;
     if (channel === ERROR_CHANNEL) {
-      this.destroy(new Error(`port-forward: ${payload.toString("utf8").trim()}`));
+      this.destroy(serverReportedError(payload.toString("utf8").trim()));
     } else if (!this.push(payload)) {
       this.ws.pause();
     }
@@ -98,6 +99,10 @@ export class KubePortForwardTransport implements ForwardTransport {
       throw error;
     }
     return stream;
+  }
+
+  async probe(target: PodTarget, signal?: AbortSignal): Promise<void> {
+    await awaitDialVerdict(await this.open(target, signal), { halfClose: false, signal });
   }
 }
 

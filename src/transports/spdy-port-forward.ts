@@ -1,5 +1,6 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Duplex } from "node:stream";
+import { awaitDialVerdict } from "./dial-verdict.js";
 import { dialSession, type DialedSession, type SessionPath } from "./spdy/dial-session.js";
 import { SpdySession, type SessionOptions } from "./spdy/session.js";
 import type { ForwardTransport, PodRef, PodTarget, SessionEvent, SessionState } from "./transport.js";
@@ -65,6 +66,10 @@ export class SpdyPortForwardTransport implements ForwardTransport {
       }
       return session.openConnection(target.port);
     }
+  }
+
+  async probe(target: PodTarget, signal?: AbortSignal): Promise<void> {
+    await awaitDialVerdict(await this.open({ ...target, probe: true }, signal), { halfClose: true, signal });
   }
 
   /** Whether the pod's session is up, for status displays. */

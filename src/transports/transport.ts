@@ -28,6 +28,11 @@ export interface ForwardTransport {
   readonly kind: "forward";
   readonly name: string;
   open(target: PodTarget, signal?: AbortSignal): Promise<Duplex>;
+  /**
+   * Proves the pod's port takes a connection: waits for the kubelet's verdict on its dial (see
+   * dial-verdict.ts). Without it, a probe is `open` and close, which proves only that the pod exists.
+   */
+  probe?(target: PodTarget, signal?: AbortSignal): Promise<void>;
   /** Multiplexing transports only: the pod's shared session, for `loc list`. */
   sessionState?(pod: PodRef): SessionState;
   /** Multiplexing transports only: sessions opened and closed, for `loc history`. */
@@ -91,8 +96,6 @@ export interface ReverseConnector {
   connect(target: { namespace: string; pod: string }, forwards: ReverseForward[], signal?: AbortSignal): Promise<ReverseSession>;
 }
 
-/** The old name, kept while src/expose/ still imports it (issue 16 part B renames there). */
-export type ReversePlan = ReverseConnector;
 
 /** Carries cluster traffic for a Service back to the laptop (`loc expose --transport NAME`). */
 export interface ReverseTransport {

@@ -34,6 +34,11 @@ export async function createPodPortForward(
   });
 }
 
+/** The pod's "process" stops listening: kwok answers its port-forwards with "no forward found". */
+export async function deletePodPortForward(kube: Kube, namespace: string, pod: string): Promise<void> {
+  await kube.custom.deleteNamespacedCustomObject({ group, version, namespace, plural: "portforwards", name: pod });
+}
+
 export interface ClusterPortForwardSelector {
   matchNamespaces?: string[];
   matchNames?: string[];

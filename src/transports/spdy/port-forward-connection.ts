@@ -1,4 +1,5 @@
 import { Duplex } from "node:stream";
+import { serverReportedError } from "../dial-verdict.js";
 import { FLAG_FIN, RstStatus } from "./frames.js";
 
 /** What a connection needs from its session; kept narrow so the session's internals stay private. */
@@ -127,7 +128,7 @@ export class PortForwardConnection extends Duplex {
 
   private failWithErrorText(fallback: string): void {
     const text = this.errorText().trim();
-    this.destroy(new Error(text ? `port-forward: ${text}` : fallback));
+    this.destroy(text ? serverReportedError(text) : new Error(fallback));
   }
 
   override _read(): void {

@@ -10,12 +10,14 @@ type Step =
   | { kind: "endpoints"; pods: string[] }
   | { kind: "probeOk" }
   | { kind: "probeFails" }
+  | { kind: "podFailed"; pod: string }
   | { kind: "advance"; ms: number };
 
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
   fc.subarray(PODS).map((pods) => ({ kind: "endpoints" as const, pods })),
   fc.constant({ kind: "probeOk" as const }),
   fc.constant({ kind: "probeFails" as const }),
+  fc.constantFrom(...PODS).map((pod) => ({ kind: "podFailed" as const, pod })),
   fc.integer({ min: 1, max: 40_000 }).map((ms) => ({ kind: "advance" as const, ms })),
 );
 
@@ -50,6 +52,8 @@ describe("tunnel machine, model-based", () => {
             actor.send({ type: "endpoints", pods: step.pods });
           } else if (step.kind === "advance") {
             clock.increment(step.ms);
+          } else if (step.kind === "podFailed") {
+            actor.send({ type: "podFailed", pod: step.pod, error: "connection refused" });
           } else {
             // Only the newest probe matters; older ones belong to exited states and are ignored.
             const probe = pending.pop();
@@ -96,6 +100,7 @@ describe("tunnel machine, model-based", () => {
           const was = said(String(actor.getSnapshot().value), actor.getSnapshot().context.pod);
           if (step.kind === "endpoints") actor.send({ type: "endpoints", pods: step.pods });
           else if (step.kind === "advance") clock.increment(step.ms);
+          else if (step.kind === "podFailed") actor.send({ type: "podFailed", pod: step.pod, error: "connection refused" });
           else if (step.kind === "probeOk") pending.pop()?.resolve();
           else pending.pop()?.reject(new Error("pod refused"));
           await settle();
@@ -114,6 +119,34 @@ describe("tunnel machine, model-based", () => {
         expect(emitted.at(-1)).toEqual({ type: "stopped", reason: "test over" });
       }),
       { numRuns: 200 },
+    );
+  });
+
+  it("a connection the serving pod cannot take sends it to another ready pod, after backoff; another pod's failure changes nothing", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.subarray(PODS, { minLength: 2 }), fc.constantFrom(...PODS), async (ready, other) => {
+        const { clock, pending, actor, settle, emitted } = harness();
+        actor.send({ type: "endpoints", pods: ready });
+        await settle();
+        pending.pop()?.resolve();
+        await settle();
+        const serving = actor.getSnapshot().context.pod ?? "";
+        expect(actor.getSnapshot().value).toBe("forwarding");
+        if (other !== serving) {
+          actor.send({ type: "podFailed", pod: other, error: "late news of a pod it left" });
+          expect(actor.getSnapshot().value).toBe("forwarding");
+        }
+        actor.send({ type: "podFailed", pod: serving, error: "no forward found for port 8080" });
+        expect(actor.getSnapshot().value).toBe("backingOff");
+        expect(emitted.at(-1)).toMatchObject({ type: "backingOff", error: "no forward found for port 8080" });
+        clock.increment(actor.getSnapshot().context.retryInMs);
+        await settle();
+        expect(actor.getSnapshot().value).toBe("connecting");
+        expect(actor.getSnapshot().context.pod).not.toBe(serving);
+        expect(ready).toContain(actor.getSnapshot().context.pod);
+        actor.send({ type: "stop", reason: "test over" });
+      }),
+      { numRuns: 100 },
     );
   });
 });

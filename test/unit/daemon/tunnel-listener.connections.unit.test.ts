@@ -70,7 +70,10 @@ describe("TunnelListener", () => {
     expect(errors.map((e) => e.message)).toEqual(["pod refused connection 2", "connection reset by peer"]);
     expect(listener.stats).toMatchObject({ totalConnections: 4, failedConnections: 2, openConnections: 2 });
     first.socket.destroy();
-    fourth.socket.destroy();
+    fourth.socket.resetAndDestroy();
     await vi.waitFor(() => expect(listener.stats.openConnections).toBe(0));
+    // Clients that hang up or reset once they have their answer are not failures of the tunnel.
+    expect(listener.stats.failedConnections).toBe(2);
+    expect(errors).toHaveLength(2);
   });
 });

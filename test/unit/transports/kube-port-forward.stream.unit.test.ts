@@ -2,7 +2,9 @@ import { once } from "node:events";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import WebSocket, { WebSocketServer } from "ws";
-import { PORT_FORWARD_PROTOCOL, PortForwardStream } from "../../../src/transports/kube-port-forward.js";
+import { KubeConfig } from "@kubernetes/client-node";
+import { PodDialError } from "../../../src/transports/dial-verdict.js";
+import { KubePortForwardTransport, PORT_FORWARD_PROTOCOL, PortForwardStream } from "../../../src/transports/kube-port-forward.js";
 
 const FRAME = 64 * 1024;
 const FRAMES = 256;
@@ -68,5 +70,38 @@ describe("PortForwardStream", () => {
     (stream as unknown as { onFrame(frame: Buffer): void }).onFrame(Buffer.concat([Buffer.of(1), Buffer.from("connection refused")]));
     const [error] = (await failed) as [Error];
     expect(error.message).toBe("port-forward: connection refused");
+  });
+});
+
+describe("KubePortForwardTransport.probe", () => {
+  /** An API server stand-in: port 1's dial fails (text on the error channel); others take the connection. */
+  async function kubeletPeer() {
+    const server = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+    cleanups.push(() => server.close());
+    await once(server, "listening");
+    server.on("connection", (peer, request) => {
+      const port = Number(new URL(request.url ?? "/", "http://x").searchParams.get("ports"));
+      const prefix = Buffer.of(port & 0xff, port >> 8);
+      peer.send(Buffer.concat([Buffer.of(0), prefix]));
+      peer.send(Buffer.concat([Buffer.of(1), prefix]));
+      if (port === 1) setTimeout(() => peer.send(Buffer.concat([Buffer.of(1), Buffer.from("error forwarding port 1 to pod web-0: connection refused")])), 20);
+    });
+    const config = new KubeConfig();
+    config.loadFromOptions({
+      clusters: [{ name: "c", server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
+      users: [{ name: "u" }],
+      contexts: [{ name: "x", cluster: "c", user: "u" }],
+      currentContext: "x",
+    });
+    return new KubePortForwardTransport(config);
+  }
+
+  it("waits for the kubelet's dial verdict: its error rejects, silence accepts", async () => {
+    const transport = await kubeletPeer();
+    const target = { namespace: "ns", pod: "web-0" };
+    const refused = transport.probe({ ...target, port: 1 });
+    await expect(refused).rejects.toThrow(PodDialError);
+    await expect(refused).rejects.toThrow(/connection refused/);
+    await expect(transport.probe({ ...target, port: 8080 })).resolves.toBeUndefined();
   });
 });

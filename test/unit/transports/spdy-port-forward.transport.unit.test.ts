@@ -3,7 +3,8 @@ import { once } from "node:events";
 import type { Duplex } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { SpdyPortForwardTransport, type SessionEvent, type SpdyTransportOptions } from "../../../src/transports/spdy-port-forward.js";
-import { bytePipe, FakeSpdyServer } from "../../helpers/fake-spdy-server.js";
+import { PodDialError } from "../../../src/transports/dial-verdict.js";
+import { bytePipe, FakeSpdyServer, REFUSED_AFTER_FIN_PORT, REFUSED_PORT } from "../../helpers/fake-spdy-server.js";
 
 const transports: SpdyPortForwardTransport[] = [];
 afterEach(() => transports.splice(0).forEach((t) => t.close()));
@@ -105,6 +106,19 @@ describe("spdy forward transport", () => {
     expect(events.filter((e) => e.type === "closed")).toMatchObject([{ pod: { pod: "probed" }, cause: "idle" }]);
     expect(t.sessionState(probed)).toBe("none");
     expect(t.sessionState(used)).toBe("up");
+  });
+
+  it("probes a pod port by its dial verdict: accepted when it closes cleanly, the kubelet's error when it cannot dial", async () => {
+    const { t, servers } = transport({ probeIdleMs: 60_000 });
+    // The fake pod echoes our FIN: a port that takes the connection closes cleanly after our half-close.
+    await expect(t.probe(target)).resolves.toBeUndefined();
+    await expect(t.probe({ ...target, port: REFUSED_PORT })).rejects.toThrow(PodDialError);
+    await expect(t.probe({ ...target, port: REFUSED_PORT })).rejects.toThrow(/connection refused/);
+    // kwok's order: FIN on the data stream first, the error text after it.
+    await expect(t.probe({ ...target, port: REFUSED_AFTER_FIN_PORT })).rejects.toThrow(/no forward found for port 2/);
+    // One session for all of it: a refused dial is that connection's alone.
+    expect(servers).toHaveLength(1);
+    expect(t.sessionState(target)).toBe("up");
   });
 
   it("fails the connections waiting for a dial that fails, and dials again next time", async () => {

@@ -1,11 +1,11 @@
 // `loc daemon` forwarding to pods that run in real containers on the real node (ADR 0012), through
 // the API server and a real kubelet's port-forward (containerd's streaming server), with each
-// forward transport: bytes round-trip intact, traffic follows a replaced pod, and a connection the
-// pod resets mid-body fails alone.
+// forward transport: bytes round-trip intact, traffic follows a replaced pod, a connection the pod
+// resets mid-body fails alone, and a ready pod whose port nothing listens on is not called forwarding.
 import { createHash, randomBytes } from "node:crypto";
 import http from "node:http";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { connect, createNamespace, deleteNamespace, waitFor, type Kube } from "../../../cluster/helpers.js";
+import { connect, createNamespace, deleteNamespace, NotYet, waitFor, type Kube } from "../../../cluster/helpers.js";
 import { startDaemonProcess, type DaemonProcess } from "../../fixtures/daemon-process.js";
 import { deployApp, ensureRealNode, waitForAppPods } from "../../fixtures/real-node.js";
 
@@ -49,6 +49,8 @@ describe("loc daemon against real containers on the real node", () => {
     kube = connect(inject("kubeconfig"));
     namespace = await createNamespace(kube, "real-fwd");
     await deployApp(kube, namespace, "web");
+    // The same ready pods, on a port nothing in them listens on.
+    await kube.core.createNamespacedService({ namespace, body: { metadata: { name: "deaf" }, spec: { selector: { app: "web" }, ports: [{ port: 80, targetPort: 9 as never }] } } });
     await waitForAppPods(kube, namespace, "web", 1);
   }, 300_000);
 
@@ -69,6 +71,23 @@ describe("loc daemon against real containers on the real node", () => {
 
     afterAll(async () => {
       if (daemon) await daemon.stop();
+    });
+
+    it("a ready pod whose port nothing listens on: the tunnel says the kubelet's refusal, never forwarding", async () => {
+      const deaf = await waitFor(
+        "deaf backing off",
+        async () => {
+          const t = (await daemon.list()).tunnels.find((x) => x.key === `${namespace}/deaf`);
+          if (t?.state === "backingOff" && t.reason) return t;
+          throw new NotYet(`deaf: ${t?.state ?? "no tunnel"} ${t?.reason ?? ""}`);
+        },
+        { timeoutMs: 30_000 },
+      );
+      // containerd's streaming server dialled port 9 in the pod's network namespace and was refused.
+      expect(deaf.reason).toMatch(/^port-forward: .*\b9\b.*connection refused/);
+      const story = await daemon.history(["--service", `${namespace}/deaf`, "--type", "tunnel.*"]);
+      expect(story.map((e) => e.type)).not.toContain("tunnel.forwarding");
+      expect(story.map((e) => e.type)).toContain("tunnel.backingOff");
     });
 
     it("round-trips 10 MB byte-identical each way", async () => {
