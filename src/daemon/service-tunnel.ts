@@ -56,6 +56,20 @@ export interface TunnelDeps {
 // summary per interval.
 const CONNECTION_ERROR_LOG_INTERVAL_MS = 30_000;
 
+// One machine for every tunnel: `provide()` builds a whole new machine (16 KB of heap each, a
+// thousand Services made it 16 MB). Its probe finds the tunnel it probes for by the actor's system.
+type Prober = (pod: string, signal: AbortSignal) => Promise<void>;
+const probers = new WeakMap<object, Prober>();
+const probingTunnelMachine = tunnelMachine.provide({
+  actors: {
+    probe: fromPromise<void, { service: string; pod: string }>(({ input, signal, system }) => {
+      const probe = probers.get(system);
+      if (!probe) return Promise.reject(new Error(`no tunnel to probe ${input.pod} for ${input.service}`));
+      return probe(input.pod, signal);
+    }),
+  },
+});
+
 /**
  * A tunnel machine plus the listeners it steers. The machine decides which pod new connections go
  * to, and emits every state it enters; each is recorded in the `tunnel:<key>` stream, with this
@@ -69,7 +83,7 @@ export class ServiceTunnel {
   private since: number;
   private readonly now: () => number;
   private readonly stateListeners: (() => void)[] = [];
-  private connectionErrors = { unsaid: 0, lastSaidAt: -Infinity };
+  private readonly connectionErrors = { unsaid: 0, lastSaidAt: -Infinity };
 
   constructor(
     readonly spec: TunnelSpec,
@@ -77,10 +91,8 @@ export class ServiceTunnel {
   ) {
     this.now = deps.now ?? Date.now;
     this.since = this.now();
-    const machine = tunnelMachine.provide({
-      actors: { probe: fromPromise<void, { service: string; pod: string }>(({ input, signal }) => this.probe(input.pod, signal)) },
-    });
-    this.actor = createActor(machine, { input: { service: spec.key, backoff: deps.backoff } });
+    this.actor = createActor(probingTunnelMachine, { input: { service: spec.key, backoff: deps.backoff } });
+    probers.set(this.actor.system, (pod, signal) => this.probe(pod, signal));
     this.listeners = spec.ports.map(
       (port) =>
         new TunnelListener(spec.ip, port.port, () => this.openToPod(port.name), (error) => this.connectionFailed(port.port, error), deps.bindPrivileged),

@@ -33,7 +33,7 @@ export class KubeWatchPort implements WatchPort {
     let continueToken: string | undefined;
     do {
       const page = await this.get<{ items?: T[]; metadata?: { resourceVersion?: string; continue?: string } }>(ref, { limit: PAGE_SIZE, continue: continueToken }, signal);
-      items.push(...(page.items ?? []));
+      for (const item of page.items ?? []) items.push(withoutBookkeeping(item));
       resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
       continueToken = page.metadata?.continue || undefined;
     } while (continueToken);
@@ -120,10 +120,26 @@ function readEvents(response: Response, onEvent: (event: RawWatchEvent) => void)
       } catch {
         return; // Not an event (a proxy's noise): the next line may be.
       }
-      onEvent({ type: event.type, object: event.object });
+      onEvent({ type: event.type, object: withoutBookkeeping(event.object) });
     });
     lines.on("close", () => resolve());
   });
+}
+
+const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
+
+/**
+ * Drops what the API server keeps for its own bookkeeping and loc never reads: `managedFields`
+ * (~1 KB an object) and `kubectl apply`'s copy of the whole manifest in an annotation (often
+ * several KB). The daemon holds every Service and EndpointSlice it watches for its whole life.
+ */
+export function withoutBookkeeping<T extends KubeObject>(object: T): T {
+  const metadata = object?.metadata;
+  if (!metadata) return object;
+  delete metadata.managedFields;
+  const annotations = metadata.annotations as Record<string, string> | undefined;
+  if (annotations && LAST_APPLIED in annotations) delete annotations[LAST_APPLIED];
+  return object;
 }
 
 /** TCP keep-alive on the watch's socket, as client-node's Watch does: a peer gone silent is noticed. */
