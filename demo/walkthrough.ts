@@ -74,6 +74,8 @@ export async function walkthrough(ports: DemoPorts): Promise<Running> {
   await showLoc(["expose", "--stop", `${NAMESPACE}/api`], daemon.stateDir);
   say("the same in-cluster request reaches the app's own pods again:");
   await showInClusterRequest(cluster.bin, cluster.kubeconfig, NAMESPACE, "api", 8080);
+  // The daemon's api tunnel followed the Service to the proxy pod and back: the story ends with it forwarding.
+  await waitForTunnels(daemon.stateDir, [`${NAMESPACE}/api`]);
 
   heading("Everything loc did, from its event log");
   await showLoc(["history", "--limit", "20"], daemon.stateDir);

@@ -7,13 +7,26 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { connect, createDeployment, createNamespace, createService, deleteNamespace, waitForReadyPods, type Kube } from "../../cluster/helpers.js";
+import {
+  connect,
+  createDeployment,
+  createNamespace,
+  createPodPortForward,
+  createService,
+  deleteNamespace,
+  startTcpServer,
+  waitForReadyPods,
+  type Kube,
+  type TcpServerHandle,
+} from "../../cluster/helpers.js";
 import { startDaemonProcess, USER_HOSTS } from "../fixtures/daemon-process.js";
 import { locState, playProxyPod, runRecover, standInArgs, startExpose, type ProxyStandIn } from "../fixtures/expose-fixture.js";
 
 const kubeconfig = inject("kubeconfig");
 let kube: Kube;
 let namespace: string;
+/** What the app's pods run for the tunnel-only cases: a tunnel forwards only to a port that answers (ADR 0013). */
+let app: TcpServerHandle;
 
 /**
  * How the daemon gets to the point: no expose (tunnels only), an expose that fails to connect and
@@ -80,10 +93,12 @@ function selectorPoints(): CrashPoint[] {
 beforeAll(async () => {
   kube = connect(kubeconfig);
   namespace = await createNamespace(kube, "crash");
+  app = await startTcpServer((socket) => socket.pipe(socket));
 });
 
 afterAll(async () => {
   if (namespace) await deleteNamespace(kube, namespace);
+  await app?.close();
 });
 
 async function crashThenRecover({ point, path, strategy, undoes }: CrashPoint, index: number): Promise<void> {
@@ -91,7 +106,10 @@ async function crashThenRecover({ point, path, strategy, undoes }: CrashPoint, i
   const workloads = [{ kind: "Deployment" as const, name }];
   await createDeployment(kube, namespace, name, 2, { labels: { app: name }, ports: [{ name: "http", containerPort: 8080 }] });
   await createService(kube, namespace, name, { app: name }, [{ port: 80, targetPort: "http" }], { labels: { "crash-case": name } });
-  await waitForReadyPods(kube, namespace, { app: name }, 2);
+  const pods = await waitForReadyPods(kube, namespace, { app: name }, 2);
+  if (path === "tunnel") {
+    for (const pod of pods) await createPodPortForward(kube, namespace, pod.metadata?.name ?? "", [{ ports: [8080], target: { address: "127.0.0.1", port: app.port } }]);
+  }
   const before = await locState(kube, namespace, workloads, name);
 
   // Cases run concurrently: each daemon gets its own loopback range, or two would race for one
