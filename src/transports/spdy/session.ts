@@ -159,6 +159,9 @@ export class SpdySession extends EventEmitter implements StreamSender {
   }
 
   private onBytes(chunk: Buffer): void {
+    // Any bytes prove the server alive: behind a long download on a slow link a ping's reply can
+    // queue for longer than the ping interval, and a session carrying data must not be dropped.
+    this.unansweredPings = 0;
     let frames: Frame[];
     try {
       frames = this.parser.push(chunk);

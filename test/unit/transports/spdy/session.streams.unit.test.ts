@@ -120,6 +120,20 @@ describe("SPDY port-forward session", () => {
     expect(((await failed) as [Error])[0].message).toMatch(/pings unanswered/);
   });
 
+  it("stays up while data flows though no ping is answered, and dies once it stops", async () => {
+    const { session, server } = connect({ pingIntervalMs: 20, maxMissedPings: 2 });
+    server.answerPings = false;
+    const connection = session.openConnection(80);
+    connection.on("data", () => undefined).on("error", () => undefined);
+    // The fake pod echoes: a write every 5 ms keeps bytes coming back over ten ping intervals.
+    const writer = setInterval(() => connection.write("tick"), 5);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    clearInterval(writer);
+    expect(session.isOpen).toBe(true);
+    const [reason] = (await once(session, "closed")) as [Error];
+    expect(reason.message).toMatch(/2 pings unanswered/);
+  });
+
   it("stays up while the server answers pings", async () => {
     const { session, server } = connect({ pingIntervalMs: 10, maxMissedPings: 2 });
     await new Promise((resolve) => setTimeout(resolve, 120));
