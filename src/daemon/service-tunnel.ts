@@ -179,7 +179,8 @@ export class ServiceTunnel {
     const now = this.now();
     if (!this.deps.log || now - errors.lastSaidAt < CONNECTION_ERROR_LOG_INTERVAL_MS) return;
     const others = errors.unsaid > 1 ? ` (and ${errors.unsaid - 1} more failed since last said)` : "";
-    this.deps.log(`loc daemon: ${this.spec.key}: a connection to ${this.spec.ip}:${port} failed: ${error.message}${others}`);
+    const detail = error instanceof PodDialError && error.detail !== error.message ? ` — the server said: ${error.detail}` : "";
+    this.deps.log(`loc daemon: ${this.spec.key}: a connection to ${this.spec.ip}:${port} failed: ${error.message}${others}${detail}`);
     errors.unsaid = 0;
     errors.lastSaidAt = now;
   }

@@ -7,7 +7,11 @@ import type { Duplex } from "node:stream";
  * its stream as soon as it opened proves only that the pod exists; this waits for the verdict.
  */
 export class PodDialError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** The server's own words, whole (containerd's run to 300 characters): for the daemon's log. */
+    readonly detail = message,
+  ) {
     super(message);
     this.name = "PodDialError";
   }
@@ -19,10 +23,19 @@ export class PodDialError extends Error {
 // dockershim's socat ("connection refused"), and kwok ("no forward found for port 8080").
 const DIAL_FAILURE = /failed to connect|\bdial(ing)?\b|connection refused|no forward found/i;
 
-/** The error for text the server wrote on a connection's error stream. */
+/**
+ * The error for text the server wrote on a connection's error stream. A dial failure gets a short
+ * message (what `loc list` and `loc history` show) that leads with what is wrong, not with the
+ * sandbox id and network namespace path containerd puts first.
+ */
 export function serverReportedError(text: string): Error {
   const message = `port-forward: ${text}`;
-  return DIAL_FAILURE.test(text) ? new PodDialError(message) : new Error(message);
+  if (!DIAL_FAILURE.test(text)) return new Error(message);
+  const port = /\bport (\d+)\b/.exec(text)?.[1];
+  if (port && /connection refused/i.test(text)) return new PodDialError(`port-forward: nothing listens on the pod's port ${port} (connection refused)`, message);
+  const kwok = /no forward found for port \d+/.exec(text)?.[0];
+  if (kwok) return new PodDialError(`port-forward: ${kwok}`, message);
+  return new PodDialError(message);
 }
 
 /** How long without a word from the pod side counts as "the port took the connection". */

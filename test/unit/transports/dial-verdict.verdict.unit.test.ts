@@ -96,6 +96,11 @@ describe("serverReportedError", () => {
       "error forwarding port 1 to pod fake: connection refused",
     ];
     for (const text of dial) expect(serverReportedError(text), text).toBeInstanceOf(PodDialError);
+    // Short, leading with what is wrong; the whole text kept for the log.
+    const [containerd, kwok] = dial.map(serverReportedError) as [PodDialError, PodDialError];
+    expect(containerd.message).toBe("port-forward: nothing listens on the pod's port 9 (connection refused)");
+    expect(containerd.detail).toBe(`port-forward: ${dial[0]}`);
+    expect(kwok.message).toBe("port-forward: no forward found for port 8080");
     const broke = serverReportedError(`${CONTAINERD}read tcp4 127.0.0.1:34494->127.0.0.1:8080: read: connection reset by peer`);
     expect(broke).not.toBeInstanceOf(PodDialError);
     expect(broke.message).toMatch(/^port-forward: error forwarding port 9 .*connection reset by peer$/);

@@ -69,7 +69,7 @@ describe.each(FORWARD_TRANSPORTS.map((transport, index) => ({ transport, index }
       },
       { timeoutMs: 30_000 },
     );
-    expect(deaf.reason).toMatch(new RegExp(`^port-forward: .*no forward found for port ${LATE_PORT}`));
+    expect(deaf.reason).toBe(`port-forward: no forward found for port ${LATE_PORT}`);
     const before = await daemon.history(["--service", `${namespace}/late`, "--type", "tunnel.*"]);
     expect(before.map((e) => e.type)).not.toContain("tunnel.forwarding");
 
@@ -125,6 +125,9 @@ describe.each(FORWARD_TRANSPORTS.map((transport, index) => ({ transport, index }
     expect(said).toEqual(expect.arrayContaining([`tunnel.forwarding ${gone}`, `tunnel.forwarding ${other}`]));
     expect(said.some((line) => /^tunnel\.backingOff port-forward: .*no forward found/.test(line))).toBe(true);
     // The failure is in the daemon's log too, once, with the address and the reason.
-    expect(daemon.stderr()).toMatch(new RegExp(`loc daemon: ${namespace}/pair: a connection to ${ip.replace(/\./g, "\\.")}:80 failed: port-forward: .*no forward found`));
+    // Short first, then kwok's whole text.
+    expect(daemon.stderr()).toMatch(
+      new RegExp(`loc daemon: ${namespace}/pair: a connection to ${ip.replace(/\./g, "\\.")}:80 failed: port-forward: no forward found for port ${PAIR_PORT} — the server said: port-forward: .*no forward found for port ${PAIR_PORT} in pod "${namespace}/${gone}"`),
+    );
   });
 });

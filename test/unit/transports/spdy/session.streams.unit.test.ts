@@ -1,6 +1,7 @@
 import { once } from "node:events";
 import type { Duplex } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
+import type { PodDialError } from "../../../../src/transports/dial-verdict.js";
 import { encodeFrame, FLAG_FIN } from "../../../../src/transports/spdy/frames.js";
 import { PortForwardConnection } from "../../../../src/transports/spdy/port-forward-connection.js";
 import { SpdySession, type SessionOptions } from "../../../../src/transports/spdy/session.js";
@@ -69,7 +70,8 @@ describe("SPDY port-forward session", () => {
     const refused = session.openConnection(REFUSED_PORT);
     refused.resume();
     const [error] = (await once(refused, "error")) as [Error];
-    expect(error.message).toMatch(/error forwarding port 1 to pod fake/);
+    expect(error.message).toBe("port-forward: nothing listens on the pod's port 1 (connection refused)");
+    expect((error as PodDialError).detail).toMatch(/error forwarding port 1 to pod fake/);
     expect(session.isOpen).toBe(true);
     expect((await exchange(healthy, Buffer.from("still here"))).toString()).toBe("still here");
   });
