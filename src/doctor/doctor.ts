@@ -2,7 +2,7 @@ import { errorMessage } from "../errors.js";
 import { fail, type CheckResult } from "./check.js";
 import type { OpenCluster } from "./cluster-probe.js";
 import { checkApiServer, checkKubeconfig, checkPermissions } from "./kube-checks.js";
-import { checkHostsFile, checkImage, checkSocket, checkStateDir } from "./local-checks.js";
+import { checkDaemon, checkHostsFile, checkImage, checkStateDir } from "./local-checks.js";
 import type { LocalSystem } from "./local-system.js";
 
 export interface DoctorInputs {
@@ -36,14 +36,14 @@ export async function runDoctor(inputs: DoctorInputs, deps: DoctorDeps): Promise
   results.push(
     await guarded("hosts file", () => checkHostsFile(inputs.hostsFile, deps.system)),
     await guarded("state dir", () => checkStateDir(inputs.stateDir, deps.system)),
-    await guarded("socket", () => checkSocket(inputs.stateDir, deps.system, deps.now)),
+    ...[await guarded("socket", () => checkDaemon(inputs.stateDir, deps.system, deps.now))].flat(),
     checkImage(inputs.image, inputs.imageIsDefault),
   );
   return results;
 }
 
 /** A check that could not even look (e.g. EACCES on stat) fails with the reason instead of ending the report. */
-async function guarded(name: string, check: () => Promise<CheckResult>): Promise<CheckResult> {
+async function guarded<T extends CheckResult | CheckResult[]>(name: string, check: () => Promise<T>): Promise<T | CheckResult> {
   try {
     return await check();
   } catch (error) {

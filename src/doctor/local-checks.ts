@@ -3,7 +3,9 @@ import { daemonSocketPath } from "../ipc/socket-path.js";
 import { errorCode, errorMessage, LocError } from "../errors.js";
 import { DATABASE_FILE } from "../store/state-dir.js";
 import { fail, pass, warn, type CheckResult } from "./check.js";
+import type { DaemonStatus } from "../ipc/protocol.js";
 import type { LocalSystem } from "./local-system.js";
+import { checkTunnels } from "./tunnel-checks.js";
 
 const START_HINT = "start one: sudo loc daemon";
 
@@ -58,8 +60,15 @@ async function ownershipProblem(path: string, info: { uid: number; mode: number 
   return undefined;
 }
 
-/** Is a daemon answering on the socket, and whose is it? */
-export async function checkSocket(stateDir: string, system: LocalSystem, now: () => number = Date.now): Promise<CheckResult> {
+/** Is a daemon answering on the socket, and whose is it? Then: can its tunnels serve? */
+export async function checkDaemon(stateDir: string, system: LocalSystem, now: () => number = Date.now): Promise<CheckResult[]> {
+  const status: { value?: DaemonStatus } = {};
+  const socket = await checkSocket(stateDir, system, now, status);
+  const tunnels = status.value && checkTunnels(status.value);
+  return tunnels ? [socket, tunnels] : [socket];
+}
+
+async function checkSocket(stateDir: string, system: LocalSystem, now: () => number, answered: { value?: DaemonStatus }): Promise<CheckResult> {
   const name = "socket";
   let path: string;
   try {
@@ -73,6 +82,7 @@ export async function checkSocket(stateDir: string, system: LocalSystem, now: ()
   const owner = await system.userName(socket.uid);
   try {
     const status = await system.daemonStatus(stateDir);
+    answered.value = status;
     const tunnels = `${status.tunnels.length} tunnel${status.tunnels.length === 1 ? "" : "s"}`;
     const exposes = `${status.exposes.length} expose${status.exposes.length === 1 ? "" : "s"}`;
     return pass(name, `daemon running as ${owner} (pid ${status.pid}, since ${new Date(status.startedAt).toISOString()}, up ${upFor(now() - status.startedAt)}), ${tunnels}, ${exposes}`);

@@ -41,6 +41,10 @@ const RUNNING: DaemonStatus = {
   tunnels: [], skipped: [], watchProblems: [], exposes: [],
 };
 
+function tunnelRow(name: string, state: string, reason = ""): DaemonStatus["tunnels"][number] {
+  return { key: `shop/${name}`, namespace: "shop", name, state, reason, pod: "", ip: "127.1.0.1", ports: [], names: [], connections: 0, bytesIn: 0, bytesOut: 0, since: NOW };
+}
+
 /** A healthy machine: owner-only state dir and log, a daemon answering; `files` overrides stat. */
 function fakeSystem(overrides: Partial<LocalSystem> & { files?: Record<string, { uid: number; mode: number } | undefined> } = {}): LocalSystem {
   const files: Record<string, { uid: number; mode: number } | undefined> = {
@@ -54,7 +58,7 @@ function fakeSystem(overrides: Partial<LocalSystem> & { files?: Record<string, {
     canWrite: async () => undefined,
     stat: async (path) => files[path] ?? Promise.reject(errorWith({ code: "ENOENT" })),
     userName: async (uid) => ({ 0: "root", 1000: "me", 1001: "bob" })[uid] ?? `uid ${uid}`,
-    daemonStatus: async () => ({ ...RUNNING, tunnels: new Array(3).fill({}) as DaemonStatus["tunnels"] }),
+    daemonStatus: async () => ({ ...RUNNING, tunnels: ["web", "api", "db"].map((name) => tunnelRow(name, "forwarding")) }),
     ...overrides,
   };
 }
@@ -80,6 +84,7 @@ describe("loc doctor: all well", () => {
       "✓ hosts file: /etc/hosts is writable",
       `✓ state dir: ${STATE} (owner me, mode 0700)`,
       "✓ socket: daemon running as me (pid 4242, since 2025-06-01T10:30:00.000Z, up 1h30m), 3 tunnels, 0 exposes",
+      "✓ tunnels: 3 forwarding",
       "✓ proxy image: lscr.io/linuxserver/openssh-server:latest (default; --image replaces it)",
     ]);
     expect(code).toBe(0);
@@ -90,10 +95,44 @@ describe("loc doctor: all well", () => {
     const report = JSON.parse(stdout) as { ok: boolean; checks: { name: string; ok: boolean | string; detail: string; hint?: string }[] };
     expect(code).toBe(0);
     expect(report.ok).toBe(true);
-    expect(report.checks.map((c) => c.name)).toEqual(["kubeconfig", "api server", "daemon", "expose", "hosts file", "state dir", "socket", "proxy image"]);
+    expect(report.checks.map((c) => c.name)).toEqual(["kubeconfig", "api server", "daemon", "expose", "hosts file", "state dir", "socket", "tunnels", "proxy image"]);
     for (const check of report.checks) {
       expect(check).toEqual({ name: expect.any(String), ok: true, detail: expect.any(String) });
     }
+  });
+});
+
+describe("loc doctor: the daemon's tunnels", () => {
+  const withTunnels = (tunnels: DaemonStatus["tunnels"]) => fakeSystem({ daemonStatus: async () => ({ ...RUNNING, tunnels }) });
+
+  it("names the tunnels that cannot serve with loc list's reasons, and the first one's fix; a warning, exit 0", async () => {
+    const system = withTunnels([
+      tunnelRow("web", "forwarding"),
+      tunnelRow("deaf", "backingOff", "port-forward: nothing listens on the pod's port 9 (connection refused)"),
+      tunnelRow("idle", "waitingForEndpoints", "no ready endpoints"),
+      tunnelRow("api", "connecting"),
+    ]);
+    const { code, lines } = await doctor({}, { system });
+    expect(lines).toContain(
+      "! tunnels: 2 of 4 not forwarding: shop/deaf cannot reach a pod: port-forward: nothing listens on the pod's port 9 (connection refused); shop/idle has no ready pods " +
+        "(hint: the Service's targetPort must be a port the pod listens on: kubectl -n shop describe service deaf)",
+    );
+    expect(code).toBe(0);
+  });
+
+  it("a Service with no ready pods points at its EndpointSlices; past three, the rest are counted", async () => {
+    const system = withTunnels(["a", "b", "c", "d", "e"].map((name) => tunnelRow(name, "waitingForEndpoints")));
+    const { lines } = await doctor({}, { system });
+    expect(lines).toContain(
+      "! tunnels: 5 of 5 not forwarding: shop/a has no ready pods; shop/b has no ready pods; shop/c has no ready pods; and 2 more (loc list) " +
+        "(hint: see why its pods are not ready: kubectl -n shop get endpointslices -l kubernetes.io/service-name=a)",
+    );
+  });
+
+  it("says nothing about tunnels while the daemon has none, or is not running", async () => {
+    expect((await doctor({}, { system: withTunnels([]) })).lines.some((line) => line.includes("tunnels:"))).toBe(false);
+    const down = fakeSystem({ files: { [`${STATE}/daemon.sock`]: undefined } });
+    expect((await doctor({}, { system: down })).lines.some((line) => line.includes("tunnels:"))).toBe(false);
   });
 });
 

@@ -18,6 +18,7 @@ import {
 } from "../../../cluster/helpers.js";
 import { FORWARD_TRANSPORTS } from "../../../../src/transports/forward-names.js";
 import { ask } from "../../../helpers/ask.js";
+import { finished, spawnLoc } from "../../../helpers/loc-process.js";
 import { startDaemonProcess, type DaemonProcess } from "../../fixtures/daemon-process.js";
 import { startTaggedBackend, type TaggedBackend } from "../../fixtures/tagged-backends.js";
 
@@ -72,6 +73,13 @@ describe.each(FORWARD_TRANSPORTS.map((transport, index) => ({ transport, index }
     expect(deaf.reason).toBe(`port-forward: no forward found for port ${LATE_PORT}`);
     const before = await daemon.history(["--service", `${namespace}/late`, "--type", "tunnel.*"]);
     expect(before.map((e) => e.type)).not.toContain("tunnel.forwarding");
+    // loc doctor names it, with the fix, and still exits 0 (loc works; the pod is what needs a look).
+    const doctor = await finished(spawnLoc(["doctor", "--kubeconfig", inject("kubeconfig"), "--hosts-file", daemon.hostsFile, "-n", namespace], { LOC_STATE_DIR: daemon.stateDir }));
+    expect(doctor.stdout).toContain(
+      `! tunnels: 1 of 2 not forwarding: ${namespace}/late cannot reach a pod: port-forward: no forward found for port ${LATE_PORT} ` +
+        `(hint: the Service's targetPort must be a port the pod listens on: kubectl -n ${namespace} describe service late)`,
+    );
+    expect(doctor.code, doctor.stdout + doctor.stderr).toBe(0);
 
     await listen(latePod, LATE_PORT);
     const healed = await waitFor(
