@@ -4,6 +4,7 @@ import https from "node:https";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { refusal } from "../kube-port-forward.js";
+import { rawUpgrade, type RawUpgradeAnswer } from "./raw-upgrade.js";
 import { WebSocketByteStream, webSocketHandshake } from "./websocket-pipe.js";
 
 /** KEP-4006: the API server tunnels the kubelet's SPDY session through a WebSocket with this subprotocol. */
@@ -45,6 +46,8 @@ export async function dialSession(config: KubeConfig, target: { namespace: strin
 
 async function dialWebSocket(config: KubeConfig, url: string, what: string, signal?: AbortSignal): Promise<{ socket: Duplex } | { status: number }> {
   const handshake = webSocketHandshake(SPDY_TUNNEL_PROTOCOL);
+  // Through a proxy the kubeconfig's agent has to make the connection: Node's client, stream reads.
+  if (!config.getCurrentCluster()?.proxyUrl) return dialWebSocketRaw(config, url, what, handshake, signal);
   const request = await upgradeRequest(config, url, "GET", handshake.headers, signal);
   return new Promise((resolve, reject) => {
     request.once("upgrade", (response, socket: Socket, head: Buffer) => {
@@ -62,6 +65,25 @@ async function dialWebSocket(config: KubeConfig, url: string, what: string, sign
     });
     watch(request, what, reject);
   });
+}
+
+/** The same over a connection of our own, read with `onread` (ADR 0014). */
+async function dialWebSocketRaw(config: KubeConfig, url: string, what: string, handshake: { headers: Record<string, string>; accept: string }, signal?: AbortSignal): Promise<{ socket: Duplex } | { status: number }> {
+  const options: https.RequestOptions = { headers: {}, signal };
+  await config.applyToHTTPSOptions(options);
+  let answer: RawUpgradeAnswer;
+  try {
+    answer = await rawUpgrade(new URL(url), "GET", handshake.headers, options, HANDSHAKE_TIMEOUT_MS);
+  } catch (error) {
+    throw new Error(`${what}: ${(error as Error).message}`);
+  }
+  if (answer.status !== 101) return { status: answer.status };
+  if (answer.headers["sec-websocket-accept"] !== handshake.accept || answer.headers["sec-websocket-protocol"] !== SPDY_TUNNEL_PROTOCOL) {
+    answer.socket.destroy();
+    return { status: 101 }; // Upgraded, but not to our tunnel: let the direct upgrade try.
+  }
+  prepare(answer.socket);
+  return { socket: new WebSocketByteStream(answer.socket, Buffer.alloc(0), (receive) => answer.feed(receive)) };
 }
 
 async function dialUpgrade(config: KubeConfig, url: string, what: string, signal?: AbortSignal): Promise<Duplex> {

@@ -80,9 +80,18 @@ export class WebSocketByteStream extends Duplex {
   private messageOpcode: number = Opcode.binary;
   private closeSent = false;
 
-  constructor(private readonly socket: Socket, head: Buffer) {
+  /**
+   * `feed`, when given, is how the socket's reads reach this stream instead of its "data" events
+   * (a socket read with `onread`, see raw-upgrade.ts).
+   */
+  constructor(
+    private readonly socket: Socket,
+    head: Buffer,
+    feed?: (receive: (chunk: Buffer) => void) => void,
+  ) {
     super({ allowHalfOpen: false, readableHighWaterMark: READ_BUFFER_BYTES });
-    socket.on("data", (chunk: Buffer) => this.onBytes(chunk));
+    if (feed) feed((chunk) => this.onBytes(chunk));
+    else socket.on("data", (chunk: Buffer) => this.onBytes(chunk));
     socket.on("end", () => this.push(null));
     socket.on("close", () => this.destroy());
     socket.on("error", (error) => this.destroy(error));
