@@ -2,6 +2,7 @@ import net from "node:net";
 import { pipeline } from "node:stream/promises";
 import type { Duplex } from "node:stream";
 import { isLoopbackIPv4 } from "../hosts/host-entry.js";
+import { canForwardTo } from "../transports/transport.js";
 
 /** Binds a listening server on host:port for this process (e.g. through a privileged helper). */
 export type PortBinder = (host: string, port: number) => Promise<net.Server>;
@@ -82,10 +83,12 @@ export class TunnelListener {
       opened.on("error", (error: NodeJS.ErrnoException) => {
         if (!clientGone && error.code !== "ERR_STREAM_PREMATURE_CLOSE") failure ??= error;
       });
-      opened.on("data", (chunk: Buffer) => (this.stats.bytesOut += chunk.length));
+      const countOut = (bytes: number) => (this.stats.bytesOut += bytes);
       socket.on("data", (chunk: Buffer) => (this.stats.bytesIn += chunk.length));
       // Both directions at once; whichever side fails or ends first tears down this pair only.
-      await Promise.all([pipeline(socket, opened), pipeline(opened, socket)]);
+      // A transport that can write to the socket itself does (no copy joining its pieces).
+      const toClient = canForwardTo(opened) ? opened.forwardTo(socket, countOut) : (opened.on("data", (chunk: Buffer) => countOut(chunk.length)), pipeline(opened, socket));
+      await Promise.all([pipeline(socket, opened), toClient]);
     } catch {
       socket.destroy();
       remote?.destroy();

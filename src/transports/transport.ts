@@ -1,4 +1,4 @@
-import type { Duplex } from "node:stream";
+import type { Duplex, Writable } from "node:stream";
 
 /** A pod port that bytes should reach. */
 export interface PodTarget {
@@ -39,6 +39,18 @@ export interface ForwardTransport {
   onSessionEvent?(listener: (event: SessionEvent) => void): () => void;
   /** Ends whatever the transport keeps open between connections (daemon shutdown). */
   close?(): void;
+}
+
+/**
+ * A connection that can write what the pod sends straight to a local socket, ending it after the
+ * pod's FIN; the promise settles as `pipeline(connection, socket)` would (spdy: PortForwardConnection).
+ */
+export interface DirectForward {
+  forwardTo(socket: Writable, count?: (bytes: number) => void): Promise<void>;
+}
+
+export function canForwardTo(stream: Duplex): stream is Duplex & DirectForward {
+  return typeof (stream as Partial<DirectForward>).forwardTo === "function";
 }
 
 /** One remote port on the proxy side and where its connections go on the laptop. */
