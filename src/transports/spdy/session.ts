@@ -15,6 +15,15 @@ export interface SessionOptions {
 
 type Done = (error?: Error | null) => void;
 
+/** A byte pipe that can hand its reads to one receiver directly (websocket-pipe.ts). */
+interface Feeding {
+  feed(receive: (chunk: Buffer) => void): { pause(): void; resume(): void };
+}
+
+function canFeed(socket: Duplex): socket is Duplex & Feeding {
+  return typeof (socket as Partial<Feeding>).feed === "function";
+}
+
 /**
  * A client SPDY/3.1 session for port-forward over any byte duplex (an upgraded socket, or a
  * WebSocket tunnelling the same bytes). The server does no flow control, so back-pressure is the
@@ -41,6 +50,8 @@ export class SpdySession extends EventEmitter implements StreamSender {
   private outgoingDone: Done[] = [];
   private flushScheduled = false;
   private state: "open" | "goingAway" | "closed" = "open";
+  /** Pauses and resumes what the session reads from (a full local reader holds it). */
+  private readonly reading: { pause(): void; resume(): void };
   private closeReason: Error | undefined;
 
   constructor(
@@ -51,7 +62,12 @@ export class SpdySession extends EventEmitter implements StreamSender {
     this.pipeline = options.pipeline ?? true;
     this.maxDataFrame = options.maxDataFrame ?? 64 * 1024;
     const maxMissedPings = options.maxMissedPings ?? 2;
-    socket.on("data", (chunk: Buffer) => this.onBytes(chunk));
+    // A pipe that can feed us directly does (the WebSocket tunnel): no Readable in between.
+    if (canFeed(socket)) this.reading = socket.feed((chunk) => this.onBytes(chunk));
+    else {
+      socket.on("data", (chunk: Buffer) => this.onBytes(chunk));
+      this.reading = socket;
+    }
     socket.on("end", () => this.fail(new Error("port-forward session ended by the server")));
     socket.on("close", () => this.fail(new Error("port-forward session connection closed")));
     socket.on("error", (error: Error) => this.fail(new Error(`port-forward session connection failed: ${error.message}`)));
@@ -118,7 +134,7 @@ export class SpdySession extends EventEmitter implements StreamSender {
 
   resumeStream(streamId: number): void {
     if (!this.fullStreams.delete(streamId)) return;
-    if (this.fullStreams.size === 0 && this.state !== "closed") this.socket.resume();
+    if (this.fullStreams.size === 0 && this.state !== "closed") this.reading.resume();
   }
 
   forget(...streamIds: number[]): void {
@@ -181,7 +197,7 @@ export class SpdySession extends EventEmitter implements StreamSender {
         // DATA for a stream we already reset is expected for a moment; drop it.
         if (connection && !connection.onData(frame.streamId, frame.data, frame.flags)) {
           this.fullStreams.add(frame.streamId);
-          this.socket.pause();
+          this.reading.pause();
         }
         return;
       }

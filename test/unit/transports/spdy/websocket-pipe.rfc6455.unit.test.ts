@@ -95,4 +95,26 @@ describe("WebSocket byte stream (RFC 6455 client for the SPDY tunnel)", () => {
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(closing.received().map((f) => f.opcode)).toEqual([8]);
   });
+
+  it("feeds binary payload straight to a receiver, pauses the socket itself, and still ends", async () => {
+    const { client, peer } = await connectedPair();
+    const stream = new WebSocketByteStream(client, Buffer.alloc(0));
+    const fed: Buffer[] = [];
+    const reading = stream.feed((chunk) => fed.push(chunk));
+    stream.on("data", () => expect.fail("nothing goes through the readable side when fed"));
+    peer.write(Buffer.concat([serverFrame(2, Buffer.from("ab")), serverFrame(9, Buffer.from("ping")), serverFrame(2, Buffer.from("cd"))]));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(Buffer.concat(fed).toString()).toBe("abcd");
+    reading.pause();
+    expect(client.isPaused()).toBe(true);
+    peer.write(serverFrame(2, Buffer.from("later")));
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(Buffer.concat(fed).toString()).toBe("abcd");
+    reading.resume();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(Buffer.concat(fed).toString()).toBe("abcdlater");
+    const ended = once(stream, "end");
+    peer.write(serverFrame(8, Buffer.of(0x03, 0xe8)));
+    await ended;
+  });
 });
