@@ -233,7 +233,7 @@ export class FrameParser {
       const version = (header.first >>> 16) & 0x7fff;
       if (version !== SPDY_VERSION) throw new SpdyProtocolError(`control frame of version ${version}`);
     }
-    this.current = { ...header, streamed: isData && this.options.streamData === true };
+    this.current = { first: header.first, flags: header.flags, length: header.length, streamed: isData && this.options.streamData === true };
     this.remaining = header.length;
     if (header.length === 0) this.finish(frames);
   }

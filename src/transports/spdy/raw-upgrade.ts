@@ -9,9 +9,14 @@ import tls from "node:tls";
 // cost was most of what the daemon spent per MB beyond kubectl. `http.request` cannot do this: its
 // parser reads the response through the socket's stream, which `onread` bypasses.
 
-/** Reads land in slabs of this size, handed out front to back and never reused. */
+/**
+ * Reads land in slabs handed out front to back and never reused: the first of a connection this
+ * small (most sessions carry a probe or a few requests), each next one twice the last, up to the
+ * largest. A slab with less room than a TLS record (or a quarter of itself) is left to the garbage
+ * collector and a new one started; a smaller buffer would only split a record over two reads.
+ */
+const FIRST_SLAB_BYTES = 4 * 1024;
 const SLAB_BYTES = 64 * 1024;
-/** A slab with less room than this is left to the garbage collector and a new one started. */
 const MIN_READ_BYTES = 16 * 1024 + 64;
 /** The response's status line and headers may not be longer than this. */
 const MAX_RESPONSE_HEAD = 64 * 1024;
@@ -130,16 +135,16 @@ function parseHead(text: string): { status: number; headers: Record<string, stri
 /**
  * The memory reads go into: each read gets the unused rest of the current slab, and what it filled
  * is handed on as a view that nothing writes again. One allocation per ~64 KB instead of one per
- * TLS record; a slab is freed once no view of it is held. Started lazily: an idle session holds
- * only the slab its last read used.
+ * TLS record; a slab is freed once no view of it is held.
  */
 class ReadSlab {
   private slab: Buffer | undefined;
   private used = 0;
 
   free(): Buffer {
-    if (!this.slab || this.slab.length - this.used < MIN_READ_BYTES) {
-      this.slab = Buffer.allocUnsafe(SLAB_BYTES);
+    if (!this.slab) this.slab = Buffer.allocUnsafe(FIRST_SLAB_BYTES);
+    else if (this.slab.length - this.used < Math.min(MIN_READ_BYTES, this.slab.length / 4)) {
+      this.slab = Buffer.allocUnsafe(Math.min(SLAB_BYTES, this.slab.length * 2));
       this.used = 0;
     }
     return this.slab.subarray(this.used);
