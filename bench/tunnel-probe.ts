@@ -238,7 +238,10 @@ try {
           const exited = new Promise((resolve) => child.once("exit", resolve));
           local.push(async () => (child.kill("SIGTERM"), await exited));
           // One process, one session, both ports: as a loc daemon's pod session carries both.
-          const [port, echoPort] = await new Promise<[number, number]>((resolve) => {
+          const [port, echoPort] = await new Promise<[number, number]>((resolve, reject) => {
+            let err = "";
+            child.stderr.setEncoding("utf8").on("data", (s: string) => (err += s));
+            child.once("exit", (code) => reject(new Error(`kubectl port-forward exited ${code}: ${err.trim()}`)));
             let out = "";
             child.stdout.setEncoding("utf8").on("data", (s: string) => {
               out += s;

@@ -81,8 +81,16 @@ export class PortForwardConnection extends Duplex {
       if (this.errorStreamDone) this.endReadable();
       else this.errorStreamWait ??= setTimeout(() => this.endReadable(), ERROR_TEXT_GRACE_MS);
     }
-    if (this.direct) return this.pendingLength < this.readableHighWaterMark && !this.direct.socket.writableNeedDrain;
-    return this.readableLength + this.pendingLength < this.readableHighWaterMark;
+    return this.buffered() + this.pendingLength < this.readableHighWaterMark;
+  }
+
+  /**
+   * Bytes handed on that the local side has not taken yet. Written directly, that is the socket's
+   * queue: the same 256 KiB as the readable side's, not the socket's own 16 KiB mark, or the
+   * session would pause and resume on nearly every write.
+   */
+  private buffered(): number {
+    return this.direct ? this.direct.socket.writableLength : this.readableLength;
   }
 
   /**
@@ -120,7 +128,8 @@ export class PortForwardConnection extends Duplex {
     socket.cork();
     for (const piece of pieces) socket.write(piece);
     socket.uncork();
-    if (!socket.writableNeedDrain) this.session.resumeStream(this.dataStreamId);
+    // Room left: the session may read on. Else the socket's "drain" resumes it (see forwardTo).
+    if (socket.writableLength < this.readableHighWaterMark) this.session.resumeStream(this.dataStreamId);
   }
 
   private endReadable(): void {
