@@ -165,7 +165,13 @@ export async function compareAt(config: CompareConfig, rttMs: number, index: num
     const speeds = new Map<string, number[]>(clients.map((c) => [c.name, []]));
     step(`${rttMs} ms: ${config.transferBytes / 1024 / 1024} MB download, best of ${config.transferRounds}`);
     for (let round = 0; round < config.transferRounds; round++) {
-      for (const client of rotate(clients, round)) speeds.get(client.name)?.push(await download(client.blast, config.transferBytes));
+      const line: string[] = [];
+      for (const client of rotate(clients, round)) {
+        const speed = await download(client.blast, config.transferBytes);
+        speeds.get(client.name)?.push(speed);
+        line.push(`${client.name} ${fmt(speed, 0)}`);
+      }
+      step(`${rttMs} ms: download round ${round + 1}: ${line.join(", ")} MB/s`);
     }
     return {
       apiRttMs,
