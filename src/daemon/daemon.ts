@@ -20,6 +20,7 @@ import { IpAllocator, type LoopbackRange } from "./ip-allocator.js";
 import { loopbackAliasesFor, type LoopbackAliases } from "./loopback-aliases.js";
 import { desiredUnits } from "./desired-units.js";
 import { collections, describeScope, type WatchScope } from "./scope.js";
+import { ProbeSlots } from "./probe-slots.js";
 import { ServiceTunnel, type TunnelSpec } from "./service-tunnel.js";
 
 export interface HostsSink {
@@ -49,8 +50,13 @@ export interface DaemonConfig {
   cluster?: ClusterIdentity;
   /** Binds Service ports below 1024 when the daemon runs as a user (through its root helper). */
   bindPrivileged?: PortBinder;
+  /** How many tunnels probe their pod at once (default PROBE_SLOTS). */
+  probeSlots?: number;
   now?: () => number;
 }
+
+// Enough to keep a few API server round trips busy without a burst of upgrades at start-up.
+const PROBE_SLOTS = 16;
 
 type Objects<T> = ReadonlyMap<string, T>;
 
@@ -78,6 +84,7 @@ export class Daemon implements DaemonCore {
   private unsubscribeSessions: (() => void) | undefined;
   private readonly record: Recorder;
   private readonly health: ClusterHealth;
+  private readonly probeSlots: ProbeSlots;
   /** Resolves once the first full list has been reconciled (every tunnel listening). */
   readonly ready: Promise<void>;
   /**
@@ -88,6 +95,7 @@ export class Daemon implements DaemonCore {
 
   constructor(private readonly config: DaemonConfig) {
     this.allocator = new IpAllocator(config.ipRange);
+    this.probeSlots = new ProbeSlots(config.probeSlots ?? PROBE_SLOTS);
     this.loopback = config.loopback ?? loopbackAliasesFor(process.platform);
     this.ready = new Promise((resolve) => (this.firstPass = resolve));
     this.fatal = new Promise((resolve) => (this.failStart = resolve));
@@ -238,7 +246,7 @@ export class Daemon implements DaemonCore {
     const fresh = [...desired].filter(([key]) => !this.units.has(key));
     await Promise.all(
       fresh.map(async ([key, { spec }]) => {
-        const unit = new ServiceTunnel(spec, { transport: this.config.transport, record: (s, e) => this.record(s, e), backoff: this.config.backoff, bindPrivileged: this.config.bindPrivileged, log: this.config.log });
+        const unit = new ServiceTunnel(spec, { transport: this.config.transport, record: (s, e) => this.record(s, e), backoff: this.config.backoff, bindPrivileged: this.config.bindPrivileged, log: this.config.log, probeSlots: this.probeSlots });
         try {
           await this.loopback.add(spec.ip);
           await unit.start();

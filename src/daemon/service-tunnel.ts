@@ -7,6 +7,7 @@ import type { NewEvent } from "../store/events.js";
 import { tunnelStream } from "../store/streams.js";
 import { PodDialError } from "../transports/dial-verdict.js";
 import type { ForwardTransport, SessionState } from "../transports/transport.js";
+import type { ProbeSlots } from "./probe-slots.js";
 import { TunnelListener, type PortBinder } from "./tunnel-listener.js";
 
 /** One address with listeners: a ClusterIP Service, a headless Service's name, or one of its pods. */
@@ -50,6 +51,8 @@ export interface TunnelDeps {
   bindPrivileged?: PortBinder;
   /** The daemon's log: a local connection the tunnel could not carry is said there, not dropped silently. */
   log?: (line: string) => void;
+  /** Shared by the daemon's tunnels: how many probes run at once (see probe-slots.ts). */
+  probeSlots?: ProbeSlots;
 }
 
 // A client retrying in a loop must not flood the log: the first failure is said, then at most one
@@ -211,6 +214,8 @@ export class ServiceTunnel {
     const endpoint = this.endpoints.find((e) => e.pod === pod);
     const port = endpoint && Object.values(endpoint.podPorts)[0];
     if (port === undefined) throw new Error(`pod ${pod} has no port for this service`);
+    // The timeout counts from the slot on: a probe queued behind a thousand others has not failed.
+    const release = await this.deps.probeSlots?.acquire(signal);
     // A timer cleared with the attempt, not AbortSignal.timeout: a pod that fails fast would
     // otherwise leave one pending 10 s timer per retry.
     const timeout = new AbortController();
@@ -223,6 +228,7 @@ export class ServiceTunnel {
       else (await transport.open(target, both)).destroy();
     } finally {
       clearTimeout(timer);
+      release?.();
     }
   }
 }

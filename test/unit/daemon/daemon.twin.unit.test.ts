@@ -2,7 +2,7 @@ import net from "node:net";
 import { Duplex } from "node:stream";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { HostEntry } from "../../../src/hosts/host-entry.js";
-import { Daemon } from "../../../src/daemon/daemon.js";
+import { Daemon, type DaemonConfig } from "../../../src/daemon/daemon.js";
 import { parseLoopbackRange } from "../../../src/daemon/ip-allocator.js";
 import { MemoryCluster } from "../../support/memory-cluster.js";
 import type { ServiceObject } from "../../../src/kube/service-model.js";
@@ -56,7 +56,7 @@ afterEach(async () => {
   for (const daemon of daemons.splice(0)) await daemon.stop("test over");
 });
 
-function startDaemon(cluster: MemoryCluster, store = new MemoryEventStore(), range = "127.77.0.0/24", forward: ForwardTransport = transport, log?: (line: string) => void) {
+function startDaemon(cluster: MemoryCluster, store = new MemoryEventStore(), range = "127.77.0.0/24", forward: ForwardTransport = transport, log?: (line: string) => void, more: Partial<DaemonConfig> = {}) {
   const writes: HostEntry[][] = [];
   const daemon = new Daemon({
     watchPort: cluster,
@@ -69,6 +69,7 @@ function startDaemon(cluster: MemoryCluster, store = new MemoryEventStore(), ran
     ipRange: parseLoopbackRange(range),
     version: "test",
     log,
+    ...more,
   });
   daemons.push(daemon);
   daemon.start();
@@ -181,6 +182,31 @@ describe("Daemon (in-memory cluster twin)", () => {
     await daemon.stop("test over");
     const types = store.read({ stream: "session:shop/web-1" }).map((e) => e.type);
     expect(types).toEqual(["session.opened", "session.lost", "session.replaced", "session.closed"]);
+  });
+
+  it("probes at most its probe slots' worth of pods at once, and every tunnel still comes up", async () => {
+    let running = 0;
+    let most = 0;
+    const probed: string[] = [];
+    const slow: ForwardTransport = {
+      ...transport,
+      async probe(target) {
+        running += 1;
+        most = Math.max(most, running);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        probed.push(target.pod);
+        running -= 1;
+      },
+    };
+    const cluster = new MemoryCluster();
+    for (let i = 0; i < 30; i++) {
+      cluster.upsert(SERVICES, service("shop", `web${i}`, [{ port: 18090, targetPort: 8080 }]));
+      cluster.upsert(SLICES, slice("shop", `web${i}`, [{ pod: `web${i}-1` }], [{ port: 8080 }]));
+    }
+    const { daemon } = startDaemon(cluster, new MemoryEventStore(), "127.77.0.0/24", slow, undefined, { probeSlots: 3 });
+    await vi.waitFor(() => expect(daemon.status().tunnels.filter((t) => t.state === "forwarding")).toHaveLength(30), { timeout: 5_000 });
+    expect(probed).toHaveLength(30);
+    expect(most).toBe(3);
   });
 
   it("a Service whose address and port another process holds is listed with why and said once, never just missing", async () => {
