@@ -317,9 +317,12 @@ try {
           const ms = await run();
           const after = pids.map((pid) => (pid ? cpuMs(pid) : 0));
           if (attached) {
-            const gone = new Promise((resolve) => attached?.once("exit", resolve));
-            attached.kill("SIGINT");
-            await gone;
+            // It may have ended already (a command that failed): then there is nothing to wait for.
+            if (attached.exitCode === null && attached.signalCode === null) {
+              const gone = new Promise((resolve) => attached?.once("exit", resolve));
+              attached.kill("SIGINT");
+              await gone;
+            }
           }
           result.wall += ms;
           result.speeds.push(fmt(MB / (ms / 1000), 0));

@@ -83,7 +83,7 @@ async function dialWebSocketRaw(config: KubeConfig, url: string, what: string, h
     return { status: 101 }; // Upgraded, but not to our tunnel: let the direct upgrade try.
   }
   prepare(answer.socket);
-  return { socket: new WebSocketByteStream(answer.socket, Buffer.alloc(0), (receive) => answer.feed(receive)) };
+  return { socket: new WebSocketByteStream(answer.socket, Buffer.alloc(0), answer) };
 }
 
 async function dialUpgrade(config: KubeConfig, url: string, what: string, signal?: AbortSignal): Promise<Duplex> {

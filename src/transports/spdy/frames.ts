@@ -166,6 +166,8 @@ export interface FrameParserOptions {
    * comes out whole (one copy when it arrived split).
    */
   streamData?: boolean;
+  /** Told of the header bytes it has read from a chunk (read or copied at once: done with). */
+  consumed?: (memory: ArrayBufferLike, bytes: number) => void;
 }
 
 /**
@@ -197,11 +199,13 @@ export class FrameParser {
         if (this.headLength === 0 && chunk.length - offset >= 8) {
           header = frameHeader(chunk, offset);
           offset += 8;
+          this.options.consumed?.(chunk.buffer, 8);
         } else {
           const take = Math.min(8 - this.headLength, chunk.length - offset);
           chunk.copy(this.head, this.headLength, offset, offset + take);
           this.headLength += take;
           offset += take;
+          this.options.consumed?.(chunk.buffer, take);
           if (this.headLength < 8) break;
           this.headLength = 0;
           header = frameHeader(this.head, 0);

@@ -11,6 +11,8 @@ export interface StreamSender {
   sendReset(streamId: number, status: number): void;
   resumeStream(streamId: number): void;
   forget(...streamIds: number[]): void;
+  /** A DATA piece written out and done with (its memory may be read into again). */
+  giveBack(piece: Buffer): void;
 }
 
 // The kubelet writes the dial error as text; anything longer is not a message worth keeping whole.
@@ -126,7 +128,13 @@ export class PortForwardConnection extends Duplex {
     count(this.pendingLength);
     this.pendingLength = 0;
     socket.cork();
-    for (const piece of pieces) socket.write(piece);
+    const last = pieces.length - 1;
+    for (let i = 0; i < last; i += 1) socket.write(pieces[i]);
+    // One writev: its last callback means the socket is done with every piece. After an error the
+    // pieces are not given back (the socket may not be done with them); the collector takes them.
+    socket.write(pieces[last] as Buffer, (error) => {
+      if (!error) for (const piece of pieces) this.session.giveBack(piece);
+    });
     socket.uncork();
     // Room left: the session may read on. Else the socket's "drain" resumes it (see forwardTo).
     if (socket.writableLength < this.readableHighWaterMark) this.session.resumeStream(this.dataStreamId);

@@ -1,6 +1,7 @@
 import type { RequestOptions } from "node:https";
 import net from "node:net";
 import tls from "node:tls";
+import { ReadSlabs, type GiveBack } from "./read-slabs.js";
 
 // The HTTP/1.1 upgrade of a pod's port-forward, written by hand so that the upgraded socket can be
 // read with `onread` (ADR 0014): Node then hands each read to one callback, into memory we provide,
@@ -9,15 +10,6 @@ import tls from "node:tls";
 // cost was most of what the daemon spent per MB beyond kubectl. `http.request` cannot do this: its
 // parser reads the response through the socket's stream, which `onread` bypasses.
 
-/**
- * Reads land in slabs handed out front to back and never reused: the first of a connection this
- * small (most sessions carry a probe or a few requests), each next one twice the last, up to the
- * largest. A slab with less room than a TLS record (or a quarter of itself) is left to the garbage
- * collector and a new one started; a smaller buffer would only split a record over two reads.
- */
-const FIRST_SLAB_BYTES = 4 * 1024;
-const SLAB_BYTES = 64 * 1024;
-const MIN_READ_BYTES = 16 * 1024 + 64;
 /** The response's status line and headers may not be longer than this. */
 const MAX_RESPONSE_HEAD = 64 * 1024;
 
@@ -28,10 +20,11 @@ export interface RawUpgradeAnswer {
   socket: net.Socket;
   /**
    * Where every read after the response's head goes (first what already came), as views of slabs
-   * that are never written again: a receiver may keep them. A paused socket stops reading until
-   * resumed, as a stream would.
+   * that are not read into again until every byte was given back (read-slabs.ts): a receiver may
+   * keep them. A paused socket stops reading until resumed, as a stream would.
    */
   feed(receive: (chunk: Buffer) => void): void;
+  giveBack: GiveBack;
 }
 
 /**
@@ -43,14 +36,14 @@ export function rawUpgrade(url: URL, method: string, headers: Record<string, str
   return new Promise((resolve, reject) => {
     const host = url.hostname.replace(/^\[|\]$/g, "");
     const port = Number(url.port || (url.protocol === "https:" ? 443 : 80));
-    const slab = new ReadSlab();
+    const slabs = new ReadSlabs();
     // The response's head, then reads held until the caller says where they go, then that.
     let receive: (chunk: Buffer) => void = onResponseBytes;
     let response: Buffer[] = [];
     const early: Buffer[] = [];
     const onread: net.OnReadOpts = {
-      buffer: () => slab.free(),
-      callback: (length, buffer) => (receive(slab.take(length, buffer)), true),
+      buffer: () => slabs.free(),
+      callback: (length, buffer) => (receive(slabs.take(length, buffer)), true),
     };
     // tls.connect documents `onread` (Node >= 14.5) though @types/node does not list it.
     const secure: tls.ConnectionOptions & { onread: net.OnReadOpts } = { host, port, onread, ...tlsSettings(options, host) };
@@ -94,6 +87,7 @@ export function rawUpgrade(url: URL, method: string, headers: Record<string, str
       resolve({
         ...parsed,
         socket,
+        giveBack: slabs.giveBack,
         feed(next) {
           receive = next;
           for (const chunk of early.splice(0)) next(chunk);
@@ -130,29 +124,4 @@ function parseHead(text: string): { status: number; headers: Record<string, stri
     if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
   }
   return { status: Number(match[1]), headers };
-}
-
-/**
- * The memory reads go into: each read gets the unused rest of the current slab, and what it filled
- * is handed on as a view that nothing writes again. One allocation per ~64 KB instead of one per
- * TLS record; a slab is freed once no view of it is held.
- */
-class ReadSlab {
-  private slab: Buffer | undefined;
-  private used = 0;
-
-  free(): Buffer {
-    if (!this.slab) this.slab = Buffer.allocUnsafe(FIRST_SLAB_BYTES);
-    else if (this.slab.length - this.used < Math.min(MIN_READ_BYTES, this.slab.length / 4)) {
-      this.slab = Buffer.allocUnsafe(Math.min(SLAB_BYTES, this.slab.length * 2));
-      this.used = 0;
-    }
-    return this.slab.subarray(this.used);
-  }
-
-  take(length: number, buffer: Uint8Array): Buffer {
-    const chunk = Buffer.from(buffer.buffer, buffer.byteOffset, length);
-    if (this.slab && buffer.buffer === this.slab.buffer) this.used = buffer.byteOffset - this.slab.byteOffset + length;
-    return chunk;
-  }
 }

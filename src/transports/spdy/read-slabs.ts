@@ -24,10 +24,12 @@ export const SLAB_BYTES = 64 * 1024;
 /** A slab with less room than a TLS record (or a quarter of itself) is retired for the next read. */
 const MIN_READ_BYTES = 16 * 1024 + 64;
 /**
- * Whole slabs kept for reuse: enough for the 256 KiB a connection may hold queued at its local
- * socket (see port-forward-connection.ts) plus the slab being read into; more is left to GC.
+ * Whole slabs kept for reuse. A fast local reader gives a slab back within a turn or two of the
+ * event loop, so one or two make the cycle; a slow one holds up to 256 KiB queued (see
+ * port-forward-connection.ts), and then the reader, not allocation, sets the pace. Each spare is
+ * memory a session keeps while it lives.
  */
-export const SPARE_SLABS = 5;
+export const SPARE_SLABS = 2;
 
 interface Lent {
   /** Bytes handed out and not given back yet. */

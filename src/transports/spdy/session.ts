@@ -2,6 +2,7 @@ import { EventEmitter } from "node:events";
 import type { Duplex } from "node:stream";
 import { dataFrameHeader, encodeFrame, FLAG_FIN, FrameParser, MAX_STREAM_ID, RstStatus, type Frame } from "./frames.js";
 import { HeaderCompressor, HeaderDecompressor } from "./header-block.js";
+import type { GiveBack } from "./read-slabs.js";
 import { PortForwardConnection, type StreamSender } from "./port-forward-connection.js";
 
 export interface SessionOptions {
@@ -15,9 +16,16 @@ export interface SessionOptions {
 
 type Done = (error?: Error | null) => void;
 
+/** What the session reads from: pausable, and taking back bytes done with (read-slabs.ts). */
+interface Reading {
+  pause(): void;
+  resume(): void;
+  giveBack?: GiveBack;
+}
+
 /** A byte pipe that can hand its reads to one receiver directly (websocket-pipe.ts). */
 interface Feeding {
-  feed(receive: (chunk: Buffer) => void): { pause(): void; resume(): void };
+  feed(receive: (chunk: Buffer) => void): Reading;
 }
 
 function canFeed(socket: Duplex): socket is Duplex & Feeding {
@@ -36,7 +44,7 @@ export class SpdySession extends EventEmitter implements StreamSender {
   readonly pipeline: boolean;
   readonly maxDataFrame: number;
   // DATA payloads go on as they arrive, as views of the read chunks: never gathered or copied.
-  private readonly parser = new FrameParser({ streamData: true });
+  private readonly parser = new FrameParser({ streamData: true, consumed: (memory, bytes) => this.reading.giveBack?.(memory, bytes) });
   private readonly compressor = new HeaderCompressor();
   private readonly decompressor = new HeaderDecompressor();
   private readonly connections = new Map<number, PortForwardConnection>();
@@ -51,7 +59,7 @@ export class SpdySession extends EventEmitter implements StreamSender {
   private flushScheduled = false;
   private state: "open" | "goingAway" | "closed" = "open";
   /** Pauses and resumes what the session reads from (a full local reader holds it). */
-  private readonly reading: { pause(): void; resume(): void };
+  private readonly reading: Reading;
   private closeReason: Error | undefined;
 
   constructor(
@@ -132,6 +140,11 @@ export class SpdySession extends EventEmitter implements StreamSender {
     if (this.state !== "closed") this.queueFrame({ type: "rstStream", streamId, status });
   }
 
+  /** A DATA piece its connection is done with: its memory may be read into again. */
+  giveBack(piece: Buffer): void {
+    this.reading.giveBack?.(piece.buffer, piece.length);
+  }
+
   resumeStream(streamId: number): void {
     if (!this.fullStreams.delete(streamId)) return;
     if (this.fullStreams.size === 0 && this.state !== "closed") this.reading.resume();
@@ -195,7 +208,8 @@ export class SpdySession extends EventEmitter implements StreamSender {
       case "data": {
         const connection = this.connections.get(frame.streamId);
         // DATA for a stream we already reset is expected for a moment; drop it.
-        if (connection && !connection.onData(frame.streamId, frame.data, frame.flags)) {
+        if (!connection) return this.giveBack(frame.data);
+        if (!connection.onData(frame.streamId, frame.data, frame.flags)) {
           this.fullStreams.add(frame.streamId);
           this.reading.pause();
         }

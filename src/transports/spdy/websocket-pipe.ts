@@ -1,6 +1,7 @@
 import { createHash, randomBytes, randomFillSync } from "node:crypto";
 import type { Socket } from "node:net";
 import { Duplex } from "node:stream";
+import { noGiveBack, type GiveBack } from "./read-slabs.js";
 
 // A minimal RFC 6455 client, only as much as a byte tunnel needs. Why not `ws`: it refuses the
 // subprotocol `SPDY/3.1+portforward.k8s.io` ('/' is not an HTTP token character), and answering
@@ -81,18 +82,21 @@ export class WebSocketByteStream extends Duplex {
   /** A continuation frame continues the last data or text frame. */
   private messageOpcode: number = Opcode.binary;
   private closeSent = false;
+  /** Where read bytes that are done with go back (read-slabs.ts). */
+  private readonly giveBack: GiveBack;
 
   /**
-   * `feed`, when given, is how the socket's reads reach this stream instead of its "data" events
-   * (a socket read with `onread`, see raw-upgrade.ts).
+   * `source`, when given, is how the socket's reads reach this stream instead of its "data" events
+   * (a socket read with `onread`, see raw-upgrade.ts), and where bytes done with are given back.
    */
   constructor(
     private readonly socket: Socket,
     head: Buffer,
-    feed?: (receive: (chunk: Buffer) => void) => void,
+    source?: { feed(receive: (chunk: Buffer) => void): void; giveBack: GiveBack },
   ) {
     super({ allowHalfOpen: false, readableHighWaterMark: READ_BUFFER_BYTES });
-    if (feed) feed((chunk) => this.onBytes(chunk));
+    this.giveBack = source?.giveBack ?? noGiveBack;
+    if (source) source.feed((chunk) => this.onBytes(chunk));
     else socket.on("data", (chunk: Buffer) => this.onBytes(chunk));
     socket.on("end", () => this.push(null));
     socket.on("close", () => this.destroy());
@@ -109,7 +113,10 @@ export class WebSocketByteStream extends Duplex {
     let offset = 0;
     while (offset < chunk.length && !this.destroyed) {
       if (this.frame === undefined) {
-        offset = this.readHeader(chunk, offset);
+        // Header bytes are read (or copied) at once: done with.
+        const next = this.readHeader(chunk, offset);
+        this.giveBack(chunk.buffer, next - offset);
+        offset = next;
         continue;
       }
       const take = Math.min(this.remaining, chunk.length - offset);
@@ -122,6 +129,7 @@ export class WebSocketByteStream extends Duplex {
         const start = this.frame.masked;
         piece = Buffer.from(piece.map((byte, i) => byte ^ (mask[(start + i) & 3] as number)));
         this.frame.masked += take;
+        this.giveBack(chunk.buffer, take);
       }
       if (opcode === Opcode.binary) {
         if (this.receiver) {
@@ -138,12 +146,12 @@ export class WebSocketByteStream extends Duplex {
    * Hands binary payload to `receive` as it is read, skipping this stream's readable side (a
    * Readable's push and "data" per piece; four pieces per 16 KB on the API server's tunnel). The
    * readable side then carries only the end. Back-pressure is the receiver's: the returned controls
-   * pause and resume the socket itself.
+   * pause and resume the socket itself; what it is done with of a piece it gives back.
    */
-  feed(receive: (chunk: Buffer) => void): { pause(): void; resume(): void } {
+  feed(receive: (chunk: Buffer) => void): { pause(): void; resume(): void; giveBack: GiveBack } {
     this.receiver = receive;
     this.resume();
-    return { pause: () => this.socket.pause(), resume: () => this.socket.resume() };
+    return { pause: () => this.socket.pause(), resume: () => this.socket.resume(), giveBack: this.giveBack };
   }
 
   /** Reads (part of) a frame header from `chunk` at `offset`; returns the offset after what it used. */

@@ -10,15 +10,18 @@ afterEach(() => closers.splice(0).forEach((close) => close()));
 function sender() {
   const resumed: number[] = [];
   const resets: number[] = [];
+  const given: Buffer[] = [];
   return {
     resumed,
     resets,
+    given,
     pipeline: true,
     maxDataFrame: 64 * 1024,
     sendData: () => undefined,
     sendReset: (id: number) => void resets.push(id),
     resumeStream: (id: number) => void resumed.push(id),
     forget: () => undefined,
+    giveBack: (piece: Buffer) => void given.push(piece),
   };
 }
 
@@ -49,7 +52,8 @@ describe("a spdy connection writing straight to the local socket (forwardTo)", (
   it("writes the pieces of one event-loop turn as one writev, counts them, and ends the socket after the pod's FIN", async () => {
     const { local, client } = await socketPair();
     const writes = countWrites(local);
-    const connection = new PortForwardConnection(sender(), 80, 1, 3);
+    const session = sender();
+    const connection = new PortForwardConnection(session, 80, 1, 3);
     let counted = 0;
     const forwarded = connection.forwardTo(local, (bytes) => (counted += bytes));
     const received: Buffer[] = [];
@@ -65,6 +69,40 @@ describe("a spdy connection writing straight to the local socket (forwardTo)", (
     expect(writes).toEqual([4]);
     expect(counted).toBe(3 * 16 * 1024 + 3 + 3);
     expect(connection.readableLength).toBe(0); // nothing went through the readable side
+    // Every piece goes back to the session once written (its memory may be read into again).
+    expect(session.given).toEqual([...pieces, Buffer.from("end")]);
+    expect(session.given[0]).toBe(pieces[0]);
+  });
+
+  it("gives a piece back only after the socket wrote it, and never when the write failed", async () => {
+    const { local, client } = await socketPair();
+    client.pause();
+    const session = sender();
+    const connection = new PortForwardConnection(session, 80, 1, 3);
+    void connection.forwardTo(local).catch(() => undefined);
+    // More than the kernel takes: the later pieces wait in the socket's queue, not given back.
+    let sent = 0;
+    while (local.writableLength === 0 && sent < 1024) {
+      connection.onData(3, Buffer.alloc(64 * 1024, sent), 0);
+      sent += 1;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    for (let more = 0; more < 8; more++) {
+      connection.onData(3, Buffer.alloc(64 * 1024, sent), 0);
+      sent += 1;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    // The socket counts a piece as queued until its write's callback: none of those is back yet.
+    const queued = Math.ceil(local.writableLength / (64 * 1024));
+    expect(queued).toBeGreaterThan(0);
+    expect(session.given.length).toBeLessThanOrEqual(sent - queued);
+    local.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    // Destroyed: the pieces it never wrote stay out (one already handed to the kernel may finish).
+    expect(session.given.length).toBeLessThanOrEqual(sent - queued + 1);
+    expect(session.given.length).toBeLessThan(sent);
+    expect(session.given.map((piece) => piece[0])).toEqual(Array.from({ length: session.given.length }, (_, i) => i % 256));
+    connection.destroy();
   });
 
   it("says the reader is full once 256 KiB wait in the local socket, and resumes the session's stream on drain", async () => {

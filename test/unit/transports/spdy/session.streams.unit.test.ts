@@ -179,6 +179,7 @@ describe("SPDY port-forward connection, reading side", () => {
       sendReset: () => undefined,
       resumeStream: (id: number) => void resumed.push(id),
       forget: () => undefined,
+      giveBack: () => undefined,
     };
   };
 
