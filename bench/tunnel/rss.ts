@@ -3,6 +3,7 @@
 // is sampled from /proc/<pid>/status (VmRSS) as it is, then again after a full GC forced through its
 // inspector (127.0.0.1): as-is RSS holds garbage V8 has not collected yet, after-GC shows what is
 // retained. In process: the bench's own RSS minus its RSS before the daemon started.
+import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { mkdtempSync } from "node:fs";
 import { join } from "node:path";
@@ -38,6 +39,8 @@ export interface RssResult {
   mode: DaemonMode;
   empty: RssPoint;
   idle: RssPoint;
+  /** From starting the daemon to every tunnel forwarding (each probed its pod). */
+  forwardingMs: number;
   /** After each fifth of the connections. */
   during: RssPoint[];
   after: RssPoint;
@@ -134,9 +137,11 @@ export async function measureRss(config: RssConfig, fixture: RssFixture, transpo
   await empty.daemon.stop();
 
   step(`rss (${transport}): ${config.services} tunnels`);
+  const started = performance.now();
   const { daemon, baselineKb } = await start(fixture.populated, `127.8${index}.0.0/16`);
   try {
     const tunnels = await waitForwarding(daemon, config.services, 600_000);
+    const forwardingMs = performance.now() - started;
     await sleep(2_000);
     const idle = await sample(daemon, baselineKb);
     step(`rss (${transport}): ${config.connections} connections, ${config.connectionConcurrency} at a time`);
@@ -163,7 +168,7 @@ export async function measureRss(config: RssConfig, fixture: RssFixture, transpo
       afterIdleClose = await sample(daemon, baselineKb);
     }
     if (failed > 0) step(`rss (${transport}): ${failed} connections failed, e.g. ${failures.join("; ")}\n${daemon.logTail()}`);
-    return { transport, mode: config.daemonMode, empty: emptyRss, idle, during, after, afterIdleClose, failed, failures };
+    return { transport, mode: config.daemonMode, empty: emptyRss, idle, forwardingMs, during, after, afterIdleClose, failed, failures };
   } finally {
     await daemon.stop();
   }
@@ -177,11 +182,11 @@ export function rssTable(results: RssResult[], config: RssConfig): string {
       `medians of 3 samples 1 s apart (1 for the fifths). ${config.services} Services over ${config.pods} pods; ${config.connections} connections ` +
       `(${config.connectionConcurrency} at a time, 64 B echoed, round-robin over the tunnels).`,
     "",
-    `| transport | empty daemon | ${config.services} idle tunnels | per 100 tunnels above empty | after each fifth of ${config.connections} connections: RSS after GC; V8 heap in use | after all | after ${config.idleWaitS} s idle | failed connections |`,
+    `| transport | empty daemon | ${config.services} idle tunnels (all forwarding after) | per 100 tunnels above empty | after each fifth of ${config.connections} connections: RSS after GC; V8 heap in use | after all | after ${config.idleWaitS} s idle | failed connections |`,
     "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ...results.map(
       (r) =>
-        `| ${r.transport} | ${point(r.empty)} | ${point(r.idle)} | ${per100(r, "asIs")} / ${per100(r, "gc")} MB | ${r.during.map((p) => fmt(p.gc, 0)).join(" / ")} MB; heap ${r.during.map((p) => fmt(p.heap, 1)).join(" / ")} MB | ${point(r.after)} | ${point(r.afterIdleClose)} | ${r.failed} |`,
+        `| ${r.transport} | ${point(r.empty)} | ${point(r.idle)} (${fmt(r.forwardingMs / 1000, 1)} s) | ${per100(r, "asIs")} / ${per100(r, "gc")} MB | ${r.during.map((p) => fmt(p.gc, 0)).join(" / ")} MB; heap ${r.during.map((p) => fmt(p.heap, 1)).join(" / ")} MB | ${point(r.after)} | ${point(r.afterIdleClose)} | ${r.failed} |`,
     ),
   ].join("\n");
 }

@@ -56,7 +56,7 @@ export interface DaemonConfig {
 }
 
 // Enough to keep a few API server round trips busy without a burst of upgrades at start-up.
-const PROBE_SLOTS = 16;
+const PROBE_SLOTS = 32;
 
 type Objects<T> = ReadonlyMap<string, T>;
 

@@ -2,9 +2,9 @@ import { once } from "node:events";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import WebSocket, { WebSocketServer } from "ws";
-import { KubeConfig } from "@kubernetes/client-node";
 import { PodDialError } from "../../../src/transports/dial-verdict.js";
 import { KubePortForwardTransport, PORT_FORWARD_PROTOCOL, PortForwardStream } from "../../../src/transports/kube-port-forward.js";
+import { localKubeConfig } from "../../helpers/local-kubeconfig.js";
 
 const FRAME = 64 * 1024;
 const FRAMES = 256;
@@ -86,14 +86,7 @@ describe("KubePortForwardTransport.probe", () => {
       peer.send(Buffer.concat([Buffer.of(1), prefix]));
       if (port === 1) setTimeout(() => peer.send(Buffer.concat([Buffer.of(1), Buffer.from("error forwarding port 1 to pod web-0: connection refused")])), 20);
     });
-    const config = new KubeConfig();
-    config.loadFromOptions({
-      clusters: [{ name: "c", server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
-      users: [{ name: "u" }],
-      contexts: [{ name: "x", cluster: "c", user: "u" }],
-      currentContext: "x",
-    });
-    return new KubePortForwardTransport(config);
+    return new KubePortForwardTransport(localKubeConfig(server));
   }
 
   it("waits for the kubelet's dial verdict: its error rejects, silence accepts", async () => {

@@ -1,12 +1,12 @@
-import { KubeConfig } from "@kubernetes/client-node";
 import { once } from "node:events";
 import http from "node:http";
-import type { AddressInfo, Socket } from "node:net";
+import type { Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { PermanentConnectError } from "../../../../src/transports/connect-errors.js";
 import { dialSession, SPDY_TUNNEL_PROTOCOL } from "../../../../src/transports/spdy/dial-session.js";
 import { SpdySession } from "../../../../src/transports/spdy/session.js";
 import { FakeSpdyServer } from "../../../helpers/fake-spdy-server.js";
+import { localKubeConfig } from "../../../helpers/local-kubeconfig.js";
 
 const closers: (() => void)[] = [];
 afterEach(() => closers.splice(0).forEach((close) => close()));
@@ -35,14 +35,7 @@ async function apiServer(webSocketStatus: number, upgradeStatus: number) {
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
   closers.push(() => (sockets.forEach((s) => s.destroy()), server.close()));
-  const config = new KubeConfig();
-  config.loadFromOptions({
-    clusters: [{ name: "c", server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
-    users: [{ name: "u", token: "secret-token" }],
-    contexts: [{ name: "x", cluster: "c", user: "u" }],
-    currentContext: "x",
-  });
-  return { config, seen };
+  return { config: localKubeConfig(server, "secret-token"), seen };
 }
 
 describe("opening a pod's SPDY session through the API server", () => {

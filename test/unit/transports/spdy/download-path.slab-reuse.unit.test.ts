@@ -3,7 +3,6 @@
 // connection writing straight to a local socket (forwardTo). The far side writes DATA split at
 // every odd boundary, with control frames between, and the local reader stalls now and then: the
 // bytes must arrive exactly, while the slabs they were read into are read into again.
-import { KubeConfig } from "@kubernetes/client-node";
 import { createHash } from "node:crypto";
 import { once } from "node:events";
 import http from "node:http";
@@ -13,6 +12,7 @@ import { dialSession, SPDY_TUNNEL_PROTOCOL } from "../../../../src/transports/sp
 import { encodeFrame, FLAG_FIN } from "../../../../src/transports/spdy/frames.js";
 import { SLAB_BYTES } from "../../../../src/transports/spdy/read-slabs.js";
 import { SpdySession } from "../../../../src/transports/spdy/session.js";
+import { localKubeConfig } from "../../../helpers/local-kubeconfig.js";
 
 const closers: (() => void)[] = [];
 afterEach(() => {
@@ -74,14 +74,7 @@ async function tunnelServer(wire: Buffer, next: (below: number) => number) {
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
   closers.push(() => (sockets.forEach((s) => s.destroy()), server.close()));
-  const config = new KubeConfig();
-  config.loadFromOptions({
-    clusters: [{ name: "c", server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
-    users: [{ name: "u", token: "t" }],
-    contexts: [{ name: "x", cluster: "c", user: "u" }],
-    currentContext: "x",
-  });
-  return config;
+  return localKubeConfig(server, "t");
 }
 
 /** The daemon's accepted socket and the user's program on the other end. */
