@@ -176,7 +176,7 @@ export class SpdySession extends EventEmitter implements StreamSender {
   private flush(): void {
     this.flushScheduled = false;
     if (this.outgoing.length === 0) return;
-    const bytes = Buffer.concat(this.outgoing);
+    const pieces = this.outgoing;
     const callbacks = this.outgoingDone;
     this.outgoing = [];
     this.outgoingDone = [];
@@ -184,7 +184,13 @@ export class SpdySession extends EventEmitter implements StreamSender {
       const error = this.closeReason ?? new Error("port-forward session connection closed");
       return callbacks.forEach((done) => done(error));
     }
-    this.socket.write(bytes, (error) => callbacks.forEach((done) => done(error)));
+    // Corked, the tick's frames reach the pipe together, not joined: the WebSocket tunnel masks them
+    // into one message with one copy (its _writev), a plain socket sends them with one writev.
+    this.socket.cork();
+    const last = pieces.length - 1;
+    for (let i = 0; i < last; i += 1) this.socket.write(pieces[i]);
+    this.socket.write(pieces[last], (error) => callbacks.forEach((done) => done(error)));
+    this.socket.uncork();
   }
 
   private onBytes(chunk: Buffer): void {

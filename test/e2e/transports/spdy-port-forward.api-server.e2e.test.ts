@@ -124,7 +124,7 @@ describe("spdy port-forward transport on the test cluster", () => {
     live.destroy();
   });
 
-  it("pipelines: SYN_STREAMs and the first DATA leave in one write, before any reply, and the server accepts it", async () => {
+  it("pipelines: SYN_STREAMs and the first DATA leave in one message, before any reply, and the server accepts it", async () => {
     const firstWrites: Buffer[] = [];
     let bytesReadBeforeFirstWrite = -1;
     const { t } = transport({
@@ -132,12 +132,16 @@ describe("spdy port-forward transport on the test cluster", () => {
         const dialed = await dialSession(config, target);
         let read = 0;
         dialed.socket.on("data", (chunk: Buffer) => (read += chunk.length));
-        const write = dialed.socket.write.bind(dialed.socket) as (chunk: Buffer, cb?: (e?: Error | null) => void) => boolean;
-        dialed.socket.write = ((chunk: Buffer, cb?: (e?: Error | null) => void) => {
+        // What the tunnel sends as one WebSocket message: one _write, or one _writev of corked pieces.
+        type Done = (error?: Error | null) => void;
+        const pipe = dialed.socket as unknown as { _write(c: Buffer, e: string, d: Done): void; _writev(c: { chunk: Buffer }[], d: Done): void };
+        const [single, several] = [pipe._write.bind(pipe), pipe._writev.bind(pipe)];
+        const record = (bytes: Buffer) => {
           if (firstWrites.length === 0) bytesReadBeforeFirstWrite = read;
-          firstWrites.push(Buffer.from(chunk));
-          return write(chunk, cb);
-        }) as typeof dialed.socket.write;
+          firstWrites.push(bytes);
+        };
+        pipe._write = (chunk, encoding, done) => (record(Buffer.from(chunk)), single(chunk, encoding, done));
+        pipe._writev = (chunks, done) => (record(Buffer.concat(chunks.map((c) => c.chunk))), several(chunks, done));
         return dialed;
       },
     });

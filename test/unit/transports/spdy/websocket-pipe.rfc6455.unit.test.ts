@@ -117,4 +117,27 @@ describe("WebSocket byte stream (RFC 6455 client for the SPDY tunnel)", () => {
     peer.write(serverFrame(8, Buffer.of(0x03, 0xe8)));
     await ended;
   });
+
+  it("masks pieces written together into one message, in order, and a burst into messages of at most 256 KiB", async () => {
+    const { client, received } = await connectedPair();
+    const stream = new WebSocketByteStream(client, Buffer.alloc(0));
+    const pieces = [Buffer.from("header"), Buffer.alloc(1000, 7), Buffer.from("tail")];
+    stream.cork();
+    for (const piece of pieces) stream.write(piece);
+    stream.uncork();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(received().map((f) => [f.opcode, f.masked, f.payload.length])).toEqual([[2, true, 1010]]);
+    expect(received()[0]?.payload.equals(Buffer.concat(pieces))).toBe(true);
+    // 5 x 100 KiB corked: 200 + 200 + 100 KiB, the bytes in order.
+    const burst = Array.from({ length: 5 }, (_, i) => Buffer.alloc(100 * 1024, i + 1));
+    stream.cork();
+    for (const piece of burst) stream.write(piece);
+    const written = new Promise((resolve) => stream.write(Buffer.alloc(0), resolve));
+    stream.uncork();
+    await written;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const frames = received().slice(1);
+    expect(frames.map((f) => f.payload.length)).toEqual([200 * 1024, 200 * 1024, 100 * 1024]);
+    expect(Buffer.concat(frames.map((f) => f.payload)).equals(Buffer.concat(burst))).toBe(true);
+  });
 });
